@@ -1,0 +1,7 @@
+"""skmlp: the classic backpropagation network as a scikit-learn estimator."""
+
+from ._classifier import BackpropMLPClassifier
+from ._layout import pack, unpack
+
+__all__ = ["BackpropMLPClassifier", "pack", "unpack"]
+__version__ = "0.1.0"

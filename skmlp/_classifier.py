@@ -1,0 +1,537 @@
+"""BackpropMLPClassifier: validation, target encoding, fit and predict."""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from ._activations import ACTIVATIONS
+from ._layout import Layout
+from ._objective import Objective, forward_logits, log_proba_from_logits
+from ._solvers import SOLVERS, convergence_message, run_solver
+
+_ACCEPT_SPARSE = ("csr", "csc")
+_DTYPES = (np.float64, np.float32)
+
+
+class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
+    """Multi-layer perceptron trained by backpropagation and a scipy optimizer.
+
+    The course's network generalized: sigmoid (or tanh, relu, identity) hidden
+    layers, one sigmoid per class at the output (or a softmax), the cost
+
+    ``J = 1/S * sum_i s_i * loss_i + alpha / (2 S) * sum of squared weights``
+
+    (``S`` the sum of the sample weights, ``n_samples`` without) and all
+    parameters unrolled into one vector minimized by
+    :func:`scipy.optimize.minimize` with the loss and its backpropagated
+    gradient computed in one pass.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array-like of int, default=(25,)
+        Units in each hidden layer, any depth (``()`` for none).
+    activation : {'logistic', 'tanh', 'relu', 'identity'}, default='logistic'
+        Activation of the hidden units.
+    out_activation : {'logistic', 'softmax'}, default='logistic'
+        'logistic': one sigmoid per class and the summed binary cross-entropy
+        (the course's cost J). 'softmax': multinomial cross-entropy. Binary
+        problems always use one logistic unit; multilabel targets need
+        'logistic'.
+    alpha : float, default=1.0
+        The course's lambda: strength of the L2 penalty on the weights
+        (intercepts are not penalized), scaled by ``1 / (2 S)``.
+    solver : {'lbfgs', 'tnc', 'cg', 'bfgs', 'newton-cg', 'trust-ncg', \
+'trust-krylov'}, default='lbfgs'
+        The :func:`scipy.optimize.minimize` method: L-BFGS-B, TNC, CG, BFGS,
+        Newton-CG, trust-ncg, trust-krylov. The Newton-type methods use
+        Hessian-vector products by finite differences of the gradient.
+        'bfgs' stores a dense inverse Hessian: only for small networks.
+    max_iter : int, default=200
+        Maximum number of iterations.
+    max_fun : int, default=15000
+        Maximum number of objective evaluations (loss and gradient).
+    tol : float, default=1e-5
+        Convergence tolerance: on the gradient for 'lbfgs', 'tnc', 'cg',
+        'bfgs', 'trust-ncg' and 'trust-krylov', on the relative step for
+        'newton-cg'.
+    init_epsilon : float, default=None
+        Initial weights and intercepts are drawn from U(-b, b) with
+        ``b = sqrt(6 / (fan_in + fan_out))`` per layer (the course's
+        epsilon_init, 0.12 for 400 -> 25), or ``b = init_epsilon`` if given.
+    batch_size : int, default=None
+        Rows per chunk when evaluating the full-batch objective: bounds the
+        extra memory, does not change the algorithm (this is not SGD).
+        None picks chunks from the data size and the number of CPUs.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights.
+    warm_start : bool, default=False
+        Start the next fit from the current parameters.
+    verbose : int, default=0
+        Print one line per iteration when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (the label indices for multilabel targets).
+    coefs_ : list of ndarray
+        ``coefs_[i]`` of shape ``(fan_in, fan_out)``: views into one flat
+        parameter vector.
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` of shape ``(fan_out,)``: views into the same vector.
+    thetas_ : list of ndarray
+        The course's matrices, ``(fan_out, fan_in + 1)`` with the bias column
+        first (copies).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X has string column names.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        Output units used: 'logistic' or 'softmax'.
+    n_iter_ : int
+        Iterations the solver ran.
+    n_fun_ : int
+        Objective evaluations the solver made.
+    loss_ : float
+        Final value of the objective J.
+    loss_curve_ : list of float
+        J after each iteration.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : scikit-learn's multi-layer perceptron.
+
+    Notes
+    -----
+    With ``hidden_layer_sizes=(25,)``, ``alpha=1`` and the course's weights
+    (:meth:`from_thetas`), :meth:`objective` gives the course's cost J.
+
+    References
+    ----------
+    Rumelhart, Hinton and Williams (1986), "Learning representations by
+    back-propagating errors", Nature 323.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skmlp import BackpropMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BackpropMLPClassifier(random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    >>> clf.predict_proba(X[:1]).sum().round(6)
+    np.float64(1.0)
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "out_activation": [StrOptions({"logistic", "softmax"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "init_epsilon": [None, Interval(Real, 0, None, closed="neither")],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(25,),
+        *,
+        activation="logistic",
+        out_activation="logistic",
+        alpha=1.0,
+        solver="lbfgs",
+        max_iter=200,
+        max_fun=15000,
+        tol=1e-5,
+        init_epsilon=None,
+        batch_size=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.out_activation = out_activation
+        self.alpha = alpha
+        self.solver = solver
+        self.max_iter = max_iter
+        self.max_fun = max_fun
+        self.tol = tol
+        self.init_epsilon = init_epsilon
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to X, y by minimizing J.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. float32 data are trained in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a binary indicator matrix for multilabel targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; each sample's loss counts ``s_i / S``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        # Bad input must change nothing: validation writes attributes
+        # (n_features_in_, ...), so restore them on any failure.
+        state = copy.copy(self.__dict__)
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X, y, sample_weight):
+        hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
+        fitted = self.warm_start and hasattr(self, "_theta")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=_ACCEPT_SPARSE,
+            dtype=_DTYPES,
+            multi_output=True,
+            reset=not fitted,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        binarizer = LabelBinarizer().fit(y)
+        if binarizer.y_type_ not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(f"Unsupported target type {binarizer.y_type_!r}.")
+        if len(binarizer.classes_) < 2:
+            raise ValueError(
+                "BackpropMLPClassifier needs samples of at least 2 classes in "
+                f"the data, but the data contain only one class: "
+                f"{binarizer.classes_[0]!r}."
+            )
+        multilabel = binarizer.y_type_ == "multilabel-indicator"
+        if multilabel and self.out_activation == "softmax":
+            raise ValueError(
+                "Multilabel targets need out_activation='logistic' (one "
+                "independent sigmoid per label); 'softmax' makes the labels "
+                "mutually exclusive."
+            )
+        Y = binarizer.transform(y)
+        sample_weight = _check_weights(sample_weight, X)
+
+        layout = Layout((X.shape[1], *hidden, Y.shape[1]))
+        if fitted:
+            if not np.array_equal(binarizer.classes_, self.classes_):
+                raise ValueError(
+                    "warm_start=True needs the same classes as the previous "
+                    f"fit: got {binarizer.classes_}, previously {self.classes_}. "
+                    "Set warm_start=False to fit from scratch."
+                )
+            if layout.layer_sizes != self._layer_sizes:
+                raise ValueError(
+                    "warm_start=True needs the same network shape as the "
+                    f"previous fit: got layer sizes {layout.layer_sizes}, "
+                    f"previously {self._layer_sizes}."
+                )
+            theta0 = self._theta.copy()
+        else:
+            theta0 = layout.init(check_random_state(self.random_state), self.init_epsilon)
+
+        out_activation = "logistic" if Y.shape[1] == 1 or multilabel else self.out_activation
+        on_iteration = self._print_iteration if self.verbose else None
+        # One BLAS thread: parallelism comes from the row chunks, and idle
+        # BLAS workers spinning would fight the optimizer for the cores.
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            Objective(
+                layout,
+                X,
+                Y,
+                sample_weight,
+                activation=self.activation,
+                out_activation=out_activation,
+                alpha=self.alpha,
+                batch_size=self.batch_size,
+            ) as objective,
+        ):
+            result = run_solver(
+                self.solver,
+                objective.loss_and_grad,
+                theta0,
+                max_iter=self.max_iter,
+                max_fun=self.max_fun,
+                tol=self.tol,
+                on_iteration=on_iteration,
+            )
+        if self.verbose:
+            print(
+                f"{self.solver}: {result.reason} after {result.n_iter} iterations, "
+                f"{result.n_fun} evaluations, loss {result.fun:.6g} ({result.message})"
+            )
+        message = convergence_message(self.solver, result, self.max_iter, self.max_fun)
+        if message is not None:
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+
+        self._set_fitted(layout, result.x, binarizer, out_activation)
+        self.n_iter_ = result.n_iter
+        self.n_fun_ = result.n_fun
+        self.loss_ = float(result.fun)
+        self.loss_curve_ = list(result.loss_curve)
+        return self
+
+    @staticmethod
+    def _print_iteration(n_iter, loss, theta):
+        print(f"Iteration {n_iter}, loss = {loss:.8f}")
+
+    def _set_fitted(self, layout, theta, binarizer, out_activation):
+        self._theta = np.array(theta, dtype=np.float64)
+        self._layer_sizes = layout.layer_sizes
+        self._label_binarizer = binarizer
+        self.classes_ = binarizer.classes_
+        self.n_layers_ = layout.n_layers
+        self.n_outputs_ = layout.layer_sizes[-1]
+        self.out_activation_ = out_activation
+
+    # -------------------------------------------------------- parameters
+
+    @property
+    def _layout(self):
+        return Layout(self._layer_sizes)
+
+    @property
+    def coefs_(self):
+        """Weight matrices, ``(fan_in, fan_out)`` views of the parameters."""
+        return self._layout.coefs(self._theta)
+
+    @property
+    def intercepts_(self):
+        """Intercept vectors, ``(fan_out,)`` views of the parameters."""
+        return self._layout.intercepts(self._theta)
+
+    @property
+    def thetas_(self):
+        """The course's Theta matrices, ``(fan_out, fan_in + 1)``, bias first."""
+        return self._layout.to_thetas(self._theta)
+
+    @classmethod
+    def from_thetas(cls, thetas, classes, **params):
+        """A fitted estimator from the course's Theta matrices.
+
+        Parameters
+        ----------
+        thetas : list of array-like
+            ``thetas[i]`` of shape ``(fan_out, fan_in + 1)``, bias column
+            first, as the course's Theta1, Theta2 (e.g. trained in Octave).
+        classes : array-like of shape (n_classes,)
+            The label of each output unit, in order (the course: 1..10, where
+            10 stands for the digit 0). Two classes take one output unit.
+        **params
+            Other constructor parameters (e.g. ``alpha`` for
+            :meth:`objective`); ``hidden_layer_sizes`` follows from `thetas`.
+
+        Returns
+        -------
+        estimator : BackpropMLPClassifier
+            A fitted estimator whose parameters are the given thetas.
+        """
+        layout, theta = Layout.from_thetas(thetas)
+        classes = np.asarray(classes)
+        binarizer = LabelBinarizer().fit(classes)
+        if classes.ndim != 1 or len(np.unique(classes)) != len(classes) or len(classes) < 2:
+            raise ValueError("classes must be at least 2 distinct labels, one per output.")
+        n_outputs = 1 if len(classes) == 2 else len(classes)
+        if layout.layer_sizes[-1] != n_outputs:
+            raise ValueError(
+                f"The last theta has {layout.layer_sizes[-1]} output units, but "
+                f"{len(classes)} classes need {n_outputs}."
+            )
+        if not np.array_equal(binarizer.classes_, classes):
+            raise ValueError(
+                "classes must be sorted (the order of the output units follows "
+                f"the sorted labels); got {classes}."
+            )
+        estimator = cls(hidden_layer_sizes=layout.layer_sizes[1:-1], **params)
+        out_activation = "logistic" if n_outputs == 1 else estimator.out_activation
+        estimator._set_fitted(layout, theta, binarizer, out_activation)
+        estimator.n_features_in_ = layout.layer_sizes[0]
+        return estimator
+
+    # ---------------------------------------------------------- predict
+
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=_ACCEPT_SPARSE, dtype=_DTYPES, reset=False)
+        return forward_logits(self._layout, self._theta, X, self.activation)
+
+    def decision_function(self, X):
+        """Output logits: shape (n_samples,) for binary problems.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        logits : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Pre-activation of the output units.
+        """
+        logits = self._logits(X)
+        return logits.ravel() if logits.shape[1] == 1 else logits
+
+    def predict(self, X):
+        """Predict class labels (an indicator matrix for multilabel targets).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted labels.
+        """
+        logits = self._logits(X)
+        return self._label_binarizer.inverse_transform(logits, threshold=0.0)
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed from the logits.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class.
+        """
+        logits = self._logits(X)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return -np.logaddexp(0, -logits)
+        return log_proba_from_logits(logits, self.out_activation_)
+
+    def predict_proba(self, X):
+        """Class probabilities; rows sum to one (except multilabel).
+
+        Several logistic outputs are normalized to sum to one; multilabel
+        targets give each label's own probability.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class.
+        """
+        logits = self._logits(X)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return expit(logits)
+        return np.exp(log_proba_from_logits(logits, self.out_activation_))
+
+    def objective(self, X, y, sample_weight=None):
+        """The cost J of the current parameters on X, y (with this alpha).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels among ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        J : float
+            Data term plus ``alpha / (2 S) * sum of squared weights``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=_ACCEPT_SPARSE, dtype=_DTYPES, reset=False)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
+        if y.ndim == 1:
+            unknown = np.setdiff1d(y, self.classes_)
+            if unknown.size:
+                raise ValueError(f"y contains labels not seen in fit: {unknown}.")
+        Y = self._label_binarizer.transform(y)
+        sample_weight = _check_weights(sample_weight, X)
+        with Objective(
+            self._layout,
+            X,
+            Y,
+            sample_weight,
+            activation=self.activation,
+            out_activation=self.out_activation_,
+            alpha=self.alpha,
+            batch_size=self.batch_size,
+            n_threads=1,
+        ) as objective:
+            return objective.loss(self._theta)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = self.out_activation == "logistic"
+        return tags
+
+
+def _check_hidden_layer_sizes(hidden_layer_sizes):
+    sizes = np.atleast_1d(np.asarray(hidden_layer_sizes, dtype=object))
+    if sizes.ndim != 1 or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must be a positive integer or a sequence of "
+            f"positive integers, got {hidden_layer_sizes!r}."
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def _check_weights(sample_weight, X):
+    """Validated float64 sample weights (or None): non-negative, positive sum."""
+    if sample_weight is None:
+        return None
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+    if not sample_weight.sum() > 0:
+        raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
+    return sample_weight
