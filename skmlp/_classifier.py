@@ -2,7 +2,9 @@
 
 import copy
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from scipy.special import expit
@@ -21,6 +23,17 @@ from ._objective import Objective, forward_logits, log_proba_from_logits
 from ._solvers import SOLVERS, convergence_message, run_solver
 
 _ACCEPT_SPARSE = ("csr", "csc")
+
+
+@dataclass
+class _TrainingProblem:
+    objective: Objective
+    theta0: np.ndarray
+    layout: Layout
+    binarizer: LabelBinarizer
+    out_activation: str
+
+
 _DTYPES = (np.float64, np.float32)
 
 
@@ -137,7 +150,7 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
     np.float64(1.0)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "out_activation": [StrOptions({"logistic", "softmax"})],
@@ -215,6 +228,49 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, y, sample_weight):
+        problem = self._training_problem(X, y, sample_weight)
+        on_iteration = self._print_iteration if self.verbose else None
+        # One BLAS thread: parallelism comes from the row chunks, and idle
+        # BLAS workers spinning would fight the optimizer for the cores.
+        with threadpool_limits(limits=1, user_api="blas"), problem.objective as objective:
+            result = run_solver(
+                self.solver,
+                objective.loss_and_grad,
+                problem.theta0,
+                max_iter=self.max_iter,
+                max_fun=self.max_fun,
+                tol=self.tol,
+                on_iteration=on_iteration,
+            )
+        if self.verbose:
+            print(
+                f"{self.solver}: {result.reason} after {result.n_iter} iterations, "
+                f"{result.n_fun} evaluations, loss {result.fun:.6g} ({result.message})"
+            )
+        message = convergence_message(self.solver, result, self.max_iter, self.max_fun)
+        if message is not None:
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+
+        self._set_fitted(problem.layout, result.x, problem.binarizer, problem.out_activation)
+        self.n_iter_ = result.n_iter
+        self.n_fun_ = result.n_fun
+        self.loss_ = float(result.fun)
+        self.loss_curve_ = list(result.loss_curve)
+        return self
+
+    def _training_problem(self, X, y, sample_weight=None):
+        """Validate the training data and build the objective a fit minimizes.
+
+        Sets ``n_features_in_`` (and ``feature_names_in_``) as validation
+        does, except on a warm start; nothing else on self.
+
+        Returns
+        -------
+        problem : _TrainingProblem
+            The :class:`Objective` (close it after use), the starting
+            parameters, the layout, the fitted LabelBinarizer and the output
+            activation.
+        """
         hidden = _check_hidden_layer_sizes(self.hidden_layer_sizes)
         fitted = self.warm_start and hasattr(self, "_theta")
         X, y = validate_data(
@@ -230,8 +286,6 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         binarizer = LabelBinarizer().fit(y)
-        if binarizer.y_type_ not in ("binary", "multiclass", "multilabel-indicator"):
-            raise ValueError(f"Unsupported target type {binarizer.y_type_!r}.")
         if len(binarizer.classes_) < 2:
             raise ValueError(
                 "BackpropMLPClassifier needs samples of at least 2 classes in "
@@ -267,46 +321,17 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
             theta0 = layout.init(check_random_state(self.random_state), self.init_epsilon)
 
         out_activation = "logistic" if Y.shape[1] == 1 or multilabel else self.out_activation
-        on_iteration = self._print_iteration if self.verbose else None
-        # One BLAS thread: parallelism comes from the row chunks, and idle
-        # BLAS workers spinning would fight the optimizer for the cores.
-        with (
-            threadpool_limits(limits=1, user_api="blas"),
-            Objective(
-                layout,
-                X,
-                Y,
-                sample_weight,
-                activation=self.activation,
-                out_activation=out_activation,
-                alpha=self.alpha,
-                batch_size=self.batch_size,
-            ) as objective,
-        ):
-            result = run_solver(
-                self.solver,
-                objective.loss_and_grad,
-                theta0,
-                max_iter=self.max_iter,
-                max_fun=self.max_fun,
-                tol=self.tol,
-                on_iteration=on_iteration,
-            )
-        if self.verbose:
-            print(
-                f"{self.solver}: {result.reason} after {result.n_iter} iterations, "
-                f"{result.n_fun} evaluations, loss {result.fun:.6g} ({result.message})"
-            )
-        message = convergence_message(self.solver, result, self.max_iter, self.max_fun)
-        if message is not None:
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
-
-        self._set_fitted(layout, result.x, binarizer, out_activation)
-        self.n_iter_ = result.n_iter
-        self.n_fun_ = result.n_fun
-        self.loss_ = float(result.fun)
-        self.loss_curve_ = list(result.loss_curve)
-        return self
+        objective = Objective(
+            layout,
+            X,
+            Y,
+            sample_weight,
+            activation=self.activation,
+            out_activation=out_activation,
+            alpha=self.alpha,
+            batch_size=self.batch_size,
+        )
+        return _TrainingProblem(objective, theta0, layout, binarizer, out_activation)
 
     @staticmethod
     def _print_iteration(n_iter, loss, theta):
