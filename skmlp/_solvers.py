@@ -28,7 +28,10 @@ SOLVERS = {
 def solver_options(solver, max_iter, max_fun, tol):
     """The scipy options for `solver`; budgets scipy lacks are enforced here."""
     if solver == "lbfgs":
-        return {"maxiter": max_iter, "maxfun": max_fun, "gtol": tol}
+        # As LogisticRegression: a tiny ftol so that tol (on the gradient)
+        # decides convergence, not L-BFGS-B's default relative-reduction test.
+        ftol = 64 * np.finfo(np.float64).eps
+        return {"maxiter": max_iter, "maxfun": max_fun, "gtol": tol, "ftol": ftol, "maxls": 50}
     if solver == "tnc":
         return {"maxfun": max_fun, "gtol": tol}
     if solver == "newton-cg":

@@ -1,0 +1,352 @@
+"""BackpropMLPClassifier behaviour: outputs, inputs, invariances, errors."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import load_digits, load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmlp import BackpropMLPClassifier, pack, unpack
+
+SOLVERS = ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_pack_unpack_round_trip_and_views():
+    rng = np.random.RandomState(0)
+    arrays = [rng.normal(size=(25, 401)), rng.normal(size=(10, 26)), rng.normal(size=3)]
+    flat, shapes = pack(arrays)
+    assert flat.shape == (25 * 401 + 10 * 26 + 3,)
+    unpacked = unpack(flat, shapes)
+    for a, b in zip(arrays, unpacked):
+        assert_array_equal(a, b)
+        assert np.shares_memory(b, flat)
+    unpacked[1][0, 0] = 123.0
+    assert flat[25 * 401] == 123.0
+    with pytest.raises(ValueError, match="10288 elements"):
+        unpack(flat[:-2], shapes)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_each_solver_learns_and_reports(solver, iris):
+    X, y = iris
+    clf = BackpropMLPClassifier(solver=solver, max_iter=1000, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.95
+    assert 1 <= clf.n_iter_ <= 1000
+    assert clf.n_fun_ >= clf.n_iter_
+    assert clf.loss_ == pytest.approx(clf.objective(X, y), rel=1e-10)
+    assert len(clf.loss_curve_) == clf.n_iter_
+
+
+def test_coefs_are_views_of_one_vector(iris):
+    X, y = iris
+    clf = BackpropMLPClassifier(hidden_layer_sizes=(7, 5), random_state=0, max_iter=1000).fit(X, y)
+    assert [c.shape for c in clf.coefs_] == [(4, 7), (7, 5), (5, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(7,), (5,), (3,)]
+    for array in clf.coefs_ + clf.intercepts_:
+        assert np.shares_memory(array, clf._theta)
+    assert clf.n_layers_ == 4 and clf.n_outputs_ == 3
+    assert [t.shape for t in clf.thetas_] == [(7, 5), (5, 8), (3, 6)]
+    assert_array_equal(clf.thetas_[0][:, 0], clf.intercepts_[0])
+    assert_array_equal(clf.thetas_[0][:, 1:], clf.coefs_[0].T)
+
+
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_probabilities_are_consistent(out_activation, iris):
+    X, y = iris
+    clf = BackpropMLPClassifier(out_activation=out_activation, random_state=0, max_iter=1000).fit(
+        X, y
+    )
+    proba = clf.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-10, atol=1e-12)
+    assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    assert_array_equal(clf.decision_function(X).argmax(axis=1), proba.argmax(axis=1))
+    assert clf.out_activation_ == out_activation
+
+
+def test_logistic_outputs_normalized_from_sigmoids(iris):
+    X, y = iris
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
+    sigmoids = 1 / (1 + np.exp(-clf.decision_function(X)))
+    assert_allclose(clf.predict_proba(X), sigmoids / sigmoids.sum(axis=1, keepdims=True))
+
+
+def test_binary_uses_one_logistic_unit():
+    X, y = make_classification(60, 5, random_state=0)
+    labels = np.array(["no", "yes"])[y]
+    clf = BackpropMLPClassifier(out_activation="softmax", random_state=0, max_iter=1000).fit(
+        X, labels
+    )
+    assert clf.n_outputs_ == 1 and clf.out_activation_ == "logistic"
+    scores = clf.decision_function(X)
+    assert scores.shape == (60,)
+    proba = clf.predict_proba(X)
+    assert_allclose(proba[:, 1], 1 / (1 + np.exp(-scores)))
+    assert_array_equal(clf.predict(X), np.where(scores > 0, "yes", "no"))
+
+
+def test_multilabel_targets():
+    X, Y = make_classification(80, 6, random_state=0)[0], None
+    rng = np.random.RandomState(0)
+    Y = (X[:, :3] + 0.3 * rng.normal(size=(80, 3)) > 0).astype(int)
+    clf = BackpropMLPClassifier(alpha=0.1, random_state=0, max_iter=1000).fit(X, Y)
+    assert clf.predict(X).shape == (80, 3)
+    assert (clf.predict(X) == Y).mean() > 0.9
+    proba = clf.predict_proba(X)
+    assert_array_equal(clf.predict(X), (proba > 0.5).astype(int))
+    with pytest.raises(ValueError, match="Multilabel targets need out_activation='logistic'"):
+        BackpropMLPClassifier(out_activation="softmax").fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array(["setosa", "versicolor", "virginica"]), np.array([3, -1, 10]), None],
+)
+def test_label_types(labels, iris):
+    X, y = iris
+    target = y if labels is None else labels[y]
+    if labels is None:
+        target = np.array([str(v) for v in y], dtype=object)
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, target)
+    assert set(clf.predict(X)) <= set(target)
+    assert clf.score(X, target) > 0.95
+
+
+def test_bool_labels():
+    X, y = make_classification(60, 4, random_state=1)
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y.astype(bool))
+    assert clf.predict(X).dtype == bool
+    assert_array_equal(clf.classes_, [False, True])
+
+
+def test_input_types_give_same_model(iris):
+    X, y = iris
+    pd = pytest.importorskip("pandas")
+    # Sparse products round differently: compare at a tight solver tolerance.
+    params = {"random_state": 0, "max_iter": 5000, "tol": 1e-9}
+    ref = BackpropMLPClassifier(**params).fit(X, y)
+    assert_array_equal(BackpropMLPClassifier(**params).fit(X.tolist(), y)._theta, ref._theta)
+    for X_in in (sp.csr_matrix(X), sp.csc_matrix(X)):
+        clf = BackpropMLPClassifier(**params).fit(X_in, y)
+        assert_allclose(clf.predict_proba(X_in), ref.predict_proba(X), rtol=1e-5, atol=1e-6)
+    frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
+    clf = BackpropMLPClassifier(**params).fit(frame, y)
+    assert_array_equal(clf.feature_names_in_, ["sl", "sw", "pl", "pw"])
+    assert_allclose(clf.predict_proba(frame), ref.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_int_and_float32_inputs(iris):
+    X, y = iris
+    Xi = np.round(X * 10).astype(np.int64)
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(Xi, y)
+    ref = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(Xi.astype(float), y)
+    assert_array_equal(clf._theta, ref._theta)
+    clf32 = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X.astype(np.float32), y)
+    assert clf32._theta.dtype == np.float64
+    assert np.mean(clf32.predict(X) == ref.predict(Xi)) > 0.5
+
+
+def test_same_random_state_same_fit(iris):
+    X, y = iris
+    a = BackpropMLPClassifier(random_state=42, max_iter=1000).fit(X, y)
+    b = BackpropMLPClassifier(random_state=42, max_iter=1000).fit(X, y)
+    c = BackpropMLPClassifier(random_state=43, max_iter=1000).fit(X, y)
+    assert_array_equal(a._theta, b._theta)
+    assert not np.array_equal(a._theta, c._theta)
+
+
+def test_init_epsilon_bounds_initial_weights(iris):
+    X, y = iris
+    clf = BackpropMLPClassifier((25,), max_iter=1, init_epsilon=0.05, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        problem = clf._training_problem(X, y)
+        problem.objective.close()
+        clf.fit(X, y)
+    assert np.abs(problem.theta0).max() <= 0.05
+    default = BackpropMLPClassifier((25,), random_state=0, max_iter=1000)._training_problem(X, y)
+    default.objective.close()
+    bound_in = np.sqrt(6 / (4 + 25))
+    assert np.abs(default.layout.coefs(default.theta0)[0]).max() <= bound_in
+    assert np.abs(default.layout.coefs(default.theta0)[0]).max() > 0.8 * bound_in
+
+
+def test_convergence_warning_names_the_budget(iris):
+    X, y = iris
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=3 .*Increase max_iter"):
+        clf = BackpropMLPClassifier(max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3
+    with pytest.warns(ConvergenceWarning, match=r"max_fun=5 .*Increase max_fun"):
+        BackpropMLPClassifier(max_fun=5, random_state=0).fit(X, y)
+    for solver in ("tnc", "cg", "newton-cg"):
+        with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+            clf = BackpropMLPClassifier(solver=solver, max_iter=2, random_state=0).fit(X, y)
+        assert clf.n_iter_ == 2 and np.all(np.isfinite(clf._theta))
+
+
+def test_verbose_prints_iterations(iris, capsys):
+    X, y = iris
+    clf = BackpropMLPClassifier(verbose=1, random_state=0, max_iter=1000).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == clf.n_iter_ + 1
+    BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_sample_weight_equivalence():
+    """Integer weights = repeated rows, to the solver's tolerance."""
+    for seed in range(4):
+        rng = np.random.RandomState(seed)
+        X = rng.normal(size=(40, 6))
+        y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+        sw = rng.randint(0, 4, size=40)
+        params = {"random_state": seed, "tol": 1e-10, "max_iter": 2000}
+        weighted = BackpropMLPClassifier(**params).fit(X, y, sample_weight=sw)
+        repeated = BackpropMLPClassifier(**params).fit(X.repeat(sw, axis=0), y.repeat(sw))
+        assert_array_equal(weighted.predict(X), repeated.predict(X))
+        assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-5)
+
+
+def test_sample_weight_scaling_invariance(iris):
+    """J(c s, c alpha) = J(s, alpha): S scales the data term and the penalty alike."""
+    X, y = iris
+    sw = np.random.RandomState(0).uniform(0.5, 2, size=len(y))
+    params = {"random_state": 0, "max_iter": 5000, "tol": 1e-9}
+    a = BackpropMLPClassifier(**params).fit(X, y, sample_weight=sw)
+    b = BackpropMLPClassifier(alpha=10.0, **params).fit(X, y, sample_weight=10 * sw)
+    assert a.loss_ == pytest.approx(b.loss_, rel=1e-10)
+    assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_from_thetas_round_trip(iris):
+    X, y = iris
+    clf = BackpropMLPClassifier((6, 4), random_state=0, max_iter=1000).fit(X, y)
+    copy = BackpropMLPClassifier.from_thetas(clf.thetas_, clf.classes_)
+    for a, b in zip(copy.thetas_, clf.thetas_):
+        assert_array_equal(a, b)
+    assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+    assert copy.hidden_layer_sizes == (6, 4)
+    with pytest.raises(ValueError, match="3 classes need 3"):
+        BackpropMLPClassifier.from_thetas([*clf.thetas_[:-1], clf.thetas_[-1][:2]], [0, 1, 2])
+    with pytest.raises(ValueError, match="bias column first"):
+        BackpropMLPClassifier.from_thetas([np.ones((3, 5)), np.ones((3, 3))], [0, 1, 2])
+
+
+# ------------------------------------------------------------ integration
+
+
+def test_pipeline_grid_search_and_cross_val():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), BackpropMLPClassifier(random_state=0, max_iter=1000))
+    grid = GridSearchCV(
+        pipe,
+        {
+            "backpropmlpclassifier__alpha": [0.01, 1.0],
+            "backpropmlpclassifier__hidden_layer_sizes": [(5,), (10,)],
+        },
+        cv=3,
+        n_jobs=2,
+    ).fit(X, y)
+    assert grid.best_score_ > 0.9
+    assert len(grid.cv_results_["params"]) == 4
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.85
+
+
+def test_clone_pickle_joblib(iris, tmp_path):
+    X, y = iris
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
+    unfitted = clone(clf)
+    assert not hasattr(unfitted, "classes_")
+    assert unfitted.get_params() == clf.get_params()
+    restored = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    assert np.shares_memory(restored.coefs_[0], restored._theta)
+    joblib.dump(clf, tmp_path / "model.joblib")
+    restored = joblib.load(tmp_path / "model.joblib")
+    assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_digits_accuracy_matches_mlpclassifier():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    ours = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X_train, y_train)
+    theirs = MLPClassifier(
+        (25,), activation="logistic", solver="lbfgs", alpha=1.0, max_iter=1000, random_state=0
+    ).fit(X_train, y_train)
+    ours_acc, theirs_acc = ours.score(X_test, y_test), theirs.score(X_test, y_test)
+    assert ours_acc >= 0.95
+    assert ours_acc >= theirs_acc - 0.01
+
+
+# ------------------------------------------------------------ bad input
+
+BAD_X = [
+    (np.array([[0.0, np.nan], [1.0, 2.0], [3, 4]]), "NaN"),
+    (np.array([[0.0, np.inf], [1.0, 2.0], [3, 4]]), "infinity"),
+    (np.empty((0, 2)), "0 sample"),
+]
+
+
+@pytest.mark.parametrize(("X", "match"), BAD_X)
+def test_bad_X_raises_and_changes_nothing(X, match, iris):
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(*iris)
+    before = clf._theta.copy(), dict(clf.__dict__)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, np.arange(len(X)) % 2)
+    assert_array_equal(clf._theta, before[0])
+    assert clf.n_features_in_ == 4 and clf.__dict__.keys() == before[1].keys()
+
+
+def test_bad_y_and_weights(iris):
+    X, y = iris
+    clf = BackpropMLPClassifier()
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clf.fit(X, np.linspace(0, 1, len(y)))
+    with pytest.raises(ValueError, match="Negative values"):
+        clf.fit(X, y, sample_weight=np.r_[-1.0, np.ones(len(y) - 1)])
+    with pytest.raises(ValueError, match=r"non-zero|sum to 0"):
+        clf.fit(X, y, sample_weight=np.zeros(len(y)))
+    assert not hasattr(clf, "n_features_in_")
+
+
+@pytest.mark.parametrize("sizes", [(0,), (5, -2), (3.5,), ("a",), True])
+def test_bad_hidden_layer_sizes(sizes, iris):
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        BackpropMLPClassifier(hidden_layer_sizes=sizes).fit(*iris)
+
+
+def test_bad_parameters(iris):
+    with pytest.raises(ValueError, match=r"'solver' parameter .* must be a str among"):
+        BackpropMLPClassifier(solver="adam").fit(*iris)
+    with pytest.raises(ValueError, match="'alpha' parameter"):
+        BackpropMLPClassifier(alpha=-1).fit(*iris)
+
+
+def test_predict_errors(iris):
+    X, y = iris
+    with pytest.raises(NotFittedError):
+        BackpropMLPClassifier().predict(X)
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but BackpropMLPClassifier"):
+        clf.predict(X[:, :3])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict_proba(np.full((2, 4), np.nan))

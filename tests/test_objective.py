@@ -1,0 +1,126 @@
+"""The engine against independent references: finite differences, hand formulas."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.special import expit, logsumexp
+
+from skmlp import BackpropMLPClassifier
+
+ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
+TARGETS = ["binary", "multiclass", "multilabel"]
+
+
+def make_problem(target, n_samples=13, n_features=4, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    if target == "binary":
+        y = rng.randint(2, size=n_samples)
+        y[:2] = [0, 1]
+    elif target == "multiclass":
+        y = np.arange(n_samples) % 3
+    else:
+        y = rng.randint(2, size=(n_samples, 3))
+        y[0] = [1, 0, 1]
+    return X, y
+
+
+def central_differences(f, theta, eps=1e-5):
+    grad = np.empty_like(theta)
+    for i in range(theta.size):
+        step = np.zeros_like(theta)
+        step[i] = eps
+        grad[i] = (f(theta + step) - f(theta - step)) / (2 * eps)
+    return grad
+
+
+def relative_difference(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(a + b)
+
+
+CASES = [
+    (act, out, target, weighted, hidden)
+    for act, out, target, weighted, hidden in itertools.product(
+        ACTIVATIONS, ["logistic", "softmax"], TARGETS, [False, True], [(5,), (4, 3)]
+    )
+    if not (out == "softmax" and target == "multilabel")
+]
+
+
+@pytest.mark.parametrize(("activation", "out_activation", "target", "weighted", "hidden"), CASES)
+def test_gradient_matches_finite_differences(activation, out_activation, target, weighted, hidden):
+    X, y = make_problem(target)
+    sample_weight = np.random.RandomState(1).uniform(0, 3, size=len(X)) if weighted else None
+    clf = BackpropMLPClassifier(
+        hidden,
+        activation=activation,
+        out_activation=out_activation,
+        alpha=0.7,
+        random_state=0,
+        init_epsilon=0.8,
+    )
+    problem = clf._training_problem(X, y, sample_weight)
+    with problem.objective as objective:
+        theta = problem.theta0
+        loss, grad = objective.loss_and_grad(theta)
+        numeric = central_differences(objective.loss, theta)
+    assert np.isfinite(loss)
+    assert relative_difference(grad, numeric) < 1e-7
+
+
+def seed_cost(thetas, X, Y, lam):
+    """The course's nnCostFunction, transcribed directly (bias columns inserted)."""
+    m = X.shape[0]
+    a = X
+    for theta in thetas:
+        a = expit(np.hstack([np.ones((m, 1)), a]) @ theta.T)
+    h = a
+    J = np.sum(-Y * np.log(h) - (1 - Y) * np.log(1 - h)) / m
+    reg = lam / (2 * m) * sum(np.sum(t[:, 1:] ** 2) for t in thetas)
+    return J + reg
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 3.5])
+def test_objective_equals_seed_cost(alpha):
+    rng = np.random.RandomState(0)
+    thetas = [rng.uniform(-0.5, 0.5, (6, 9)), rng.uniform(-0.5, 0.5, (4, 7))]
+    X = rng.normal(size=(40, 8))
+    y = rng.randint(4, size=40)
+    clf = BackpropMLPClassifier.from_thetas(thetas, classes=np.arange(4), alpha=alpha)
+    Y = np.eye(4)[y]
+    assert clf.objective(X, y) == pytest.approx(seed_cost(thetas, X, Y, alpha), rel=1e-12)
+
+
+def test_sample_weights_scale_loss_and_penalty():
+    """J = 1/S sum s_i loss_i + alpha/(2S) |W|^2, by hand, for the softmax output."""
+    rng = np.random.RandomState(3)
+    thetas = [rng.normal(size=(3, 5)), rng.normal(size=(4, 4))]
+    X, y = rng.normal(size=(9, 4)), np.arange(9) % 4
+    s = rng.uniform(0.1, 2, size=9)
+    clf = BackpropMLPClassifier.from_thetas(
+        thetas, classes=np.arange(4), out_activation="softmax", alpha=2.0
+    )
+    a1 = expit(X @ thetas[0][:, 1:].T + thetas[0][:, 0])
+    logits = a1 @ thetas[1][:, 1:].T + thetas[1][:, 0]
+    losses = logsumexp(logits, axis=1) - logits[np.arange(9), y]
+    penalty = sum(np.sum(t[:, 1:] ** 2) for t in thetas)
+    expected = (s @ losses + 2.0 / 2 * penalty) / s.sum()
+    assert clf.objective(X, y, sample_weight=s) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_loss_is_finite_and_silent_for_huge_logits(out_activation):
+    """Saturated units: the loss comes from logits, so no log(0), no overflow."""
+    thetas = [np.array([[0.0, 1e3, -1e3], [5.0, 2e3, 1e3]]), np.array([[0, 50, -80.0]] * 3)]
+    X = np.array([[1e2, -3e2], [-1e3, 2e3], [7.0, 7.0]])
+    y = np.array([0, 1, 2])
+    clf = BackpropMLPClassifier.from_thetas(
+        thetas, classes=[0, 1, 2], out_activation=out_activation
+    )
+    problem = clf._training_problem(X, y)
+    with problem.objective as objective:
+        loss, grad = objective.loss_and_grad(clf._theta)
+    assert np.isfinite(loss) and loss > 10  # confidently wrong on some rows
+    assert np.all(np.isfinite(grad))
+    assert np.all(np.isfinite(clf.predict_proba(X)))
