@@ -141,13 +141,20 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from skmlp import BackpropMLPClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = BackpropMLPClassifier(random_state=0).fit(X, y)
+    >>> clf = make_pipeline(
+    ...     StandardScaler(), BackpropMLPClassifier(max_iter=1000, random_state=0)
+    ... ).fit(X, y)
     >>> clf.predict(X[:3])
     array([0, 0, 0])
-    >>> clf.predict_proba(X[:1]).sum().round(6)
-    np.float64(1.0)
+    >>> proba = clf.predict_proba(X[:1])
+    >>> proba.shape, round(float(proba.sum()), 12)
+    ((1, 3), 1.0)
+    >>> round(clf.score(X, y), 2)
+    0.97
     """
 
     _parameter_constraints: ClassVar[dict] = {
