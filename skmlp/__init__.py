@@ -1,7 +1,8 @@
 """skmlp: the classic backpropagation network as a scikit-learn estimator."""
 
 from ._classifier import BackpropMLPClassifier
+from ._gradcheck import check_gradients
 from ._layout import pack, unpack
 
-__all__ = ["BackpropMLPClassifier", "pack", "unpack"]
+__all__ = ["BackpropMLPClassifier", "check_gradients", "pack", "unpack"]
 __version__ = "0.1.0"
