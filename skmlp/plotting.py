@@ -1,0 +1,318 @@
+"""Pictures of the data and of a network: digit grid, hidden units, loss curve.
+
+Optional: needs matplotlib (``pip install skmlp[plots]``), imported only when
+a function is called. Nothing here calls ``show()``: the functions draw into
+the given Axes (or a new figure) and return a small display object holding
+the matplotlib artists, in the manner of scikit-learn's displays.
+"""
+
+import numpy as np
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "ImageGridDisplay",
+    "LossCurveDisplay",
+    "plot_digit_grid",
+    "plot_hidden_units",
+    "plot_loss_curve",
+]
+
+
+class ImageGridDisplay:
+    """Images drawn side by side, in a near-square grid, in one Axes.
+
+    Attributes
+    ----------
+    images_ : list of matplotlib.image.AxesImage
+        One image per panel, row by row.
+    indices_ : ndarray of int
+        What each panel shows: the row of X, or the hidden unit.
+    ax_ : matplotlib.axes.Axes
+        The Axes holding the images.
+    figure_ : matplotlib.figure.Figure
+        The figure holding the Axes.
+    """
+
+    def __init__(self, images, indices, ax):
+        self.images_ = images
+        self.indices_ = indices
+        self.ax_ = ax
+        self.figure_ = ax.figure
+
+
+class LossCurveDisplay:
+    """A training loss curve.
+
+    Attributes
+    ----------
+    line_ : matplotlib.lines.Line2D
+        The curve: J after each iteration.
+    ax_ : matplotlib.axes.Axes
+        The Axes holding the curve.
+    figure_ : matplotlib.figure.Figure
+        The figure holding the Axes.
+    """
+
+    def __init__(self, line, ax):
+        self.line_ = line
+        self.ax_ = ax
+        self.figure_ = ax.figure
+
+
+def plot_digit_grid(
+    X, image_shape, n=100, *, random_state=None, transpose=False, ax=None, cmap="gray"
+):
+    """Show `n` random rows of X as images in a near-square grid.
+
+    The seed's ``displayData``: 100 random digits as a 10 x 10 grid. Each
+    image is scaled to its own range of values.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_pixels)
+        One image per row.
+    image_shape : tuple of int
+        ``(height, width)`` of each image; ``height * width == n_pixels``.
+    n : int, default=100
+        Number of images shown (all rows if X has fewer).
+    random_state : int, RandomState instance or None, default=None
+        Chooses the rows.
+    transpose : bool, default=False
+        The pixels of each row are stored column by column (MATLAB order, as
+        in the course's 20x20 digits): True shows such images upright.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; a new figure when None.
+    cmap : str or matplotlib colormap, default='gray'
+        Colormap of the images.
+
+    Returns
+    -------
+    display : ImageGridDisplay
+        ``indices_`` holds the rows shown, ``images_`` one AxesImage each.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from sklearn.datasets import load_digits
+    >>> from skmlp.plotting import plot_digit_grid
+    >>> X = load_digits().data
+    >>> display = plot_digit_grid(X, (8, 8), n=25, random_state=0, ax=Figure().subplots())
+    >>> len(display.images_)
+    25
+    """
+    _check_matplotlib()
+    X = check_array(X, accept_sparse="csr", dtype=np.float64)
+    shape = _check_image_shape(image_shape, X.shape[1], "X has")
+    if not (isinstance(n, int | np.integer) and n >= 1):
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    rng = check_random_state(random_state)
+    indices = rng.choice(X.shape[0], size=min(int(n), X.shape[0]), replace=False)
+    rows = X[indices]
+    if hasattr(rows, "toarray"):
+        rows = rows.toarray()
+    images = _as_images(rows, shape, transpose)
+    ax = _axes(ax, _grid_shape(len(images)), shape)
+    artists = _draw_grid(ax, images, symmetric=False, cmap=cmap)
+    return ImageGridDisplay(artists, indices, ax)
+
+
+def plot_hidden_units(estimator, image_shape, *, transpose=False, ax=None, cmap="gray"):
+    """Show each first hidden unit's incoming weights as an image.
+
+    Unit ``j`` is drawn from ``coefs_[0][:, j]``, scaled symmetrically about
+    zero (zero weight is mid-grey): the features each unit looks for.
+
+    Parameters
+    ----------
+    estimator : fitted BackpropMLPClassifier or Pipeline ending in one
+        Any fitted estimator with ``coefs_`` (scikit-learn's MLPClassifier
+        too).
+    image_shape : tuple of int
+        ``(height, width)`` of the input images; ``height * width`` must be
+        the number of inputs.
+    transpose : bool, default=False
+        The inputs are pixels stored column by column (as the course's
+        digits): True shows the units upright.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; a new figure when None.
+    cmap : str or matplotlib colormap, default='gray'
+        Colormap of the images.
+
+    Returns
+    -------
+    display : ImageGridDisplay
+        ``indices_`` holds the unit numbers, ``images_`` one AxesImage each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from skmlp import BackpropMLPClassifier
+    >>> from skmlp.plotting import plot_hidden_units
+    >>> clf = BackpropMLPClassifier.from_thetas(
+    ...     [np.ones((6, 17)), np.ones((3, 7))], classes=[0, 1, 2]
+    ... )
+    >>> len(plot_hidden_units(clf, (4, 4), ax=Figure().subplots()).images_)
+    6
+    """
+    _check_matplotlib()
+    estimator = _final_step(estimator)
+    check_is_fitted(estimator)
+    weights = np.asarray(estimator.coefs_[0], dtype=np.float64)
+    shape = _check_image_shape(image_shape, weights.shape[0], "the network has", "inputs")
+    images = _as_images(weights.T, shape, transpose)
+    ax = _axes(ax, _grid_shape(len(images)), shape)
+    artists = _draw_grid(ax, images, symmetric=True, cmap=cmap)
+    return ImageGridDisplay(artists, np.arange(len(images)), ax)
+
+
+def plot_loss_curve(estimator, ax=None):
+    """Plot the training loss ``loss_curve_`` against the iteration.
+
+    Parameters
+    ----------
+    estimator : fitted BackpropMLPClassifier or Pipeline ending in one
+        Any fitted estimator with ``loss_curve_``.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    display : LossCurveDisplay
+        ``line_`` holds the curve.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import scale
+    >>> from skmlp import BackpropMLPClassifier
+    >>> from skmlp.plotting import plot_loss_curve
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BackpropMLPClassifier((5,), random_state=0).fit(scale(X), y)
+    >>> display = plot_loss_curve(clf, ax=Figure().subplots())
+    >>> len(display.line_.get_xdata()) == clf.n_iter_
+    True
+    """
+    _check_matplotlib()
+    estimator = _final_step(estimator)
+    check_is_fitted(estimator)
+    curve = getattr(estimator, "loss_curve_", None)
+    if curve is None:
+        raise ValueError(
+            f"This {type(estimator).__name__} has no loss_curve_: it was not "
+            "trained by fit (e.g. it was made by from_thetas). Fit it first."
+        )
+    if ax is None:
+        _, ax = _pyplot().subplots()
+    curve = np.asarray(curve, dtype=np.float64)
+    (line,) = ax.plot(np.arange(1, len(curve) + 1), curve)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss J")
+    ax.set_title("Training loss")
+    return LossCurveDisplay(line, ax)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "skmlp.plotting needs matplotlib, an optional dependency: install it "
+            "with `pip install skmlp[plots]` (or `pip install matplotlib`)."
+        ) from exc
+
+
+def _pyplot():
+    _check_matplotlib()
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "skmlp.plotting needs matplotlib.pyplot to make a new figure: install "
+            "matplotlib with `pip install skmlp[plots]`, or pass ax=."
+        ) from exc
+    return plt
+
+
+def _final_step(estimator):
+    """The last step of a Pipeline, or the estimator itself."""
+    return estimator[-1] if hasattr(estimator, "steps") else estimator
+
+
+def _check_image_shape(image_shape, n_values, owner, unit="values per row"):
+    try:
+        height, width = (int(s) for s in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_shape must be (height, width), got {image_shape!r}.") from None
+    if height < 1 or width < 1 or height * width != n_values:
+        raise ValueError(
+            f"image_shape {tuple(image_shape)} has {height * width} pixels, but "
+            f"{owner} {n_values} {unit}."
+        )
+    return height, width
+
+
+def _as_images(rows, shape, transpose):
+    """Rows of pixels -> (n, height, width); column-major pixels when transpose."""
+    height, width = shape
+    if transpose:
+        return rows.reshape(-1, width, height).transpose(0, 2, 1)
+    return rows.reshape(-1, height, width)
+
+
+def _grid_shape(n):
+    """The seed's near-square grid: floor(sqrt(n)) rows, enough columns."""
+    rows = max(1, int(np.floor(np.sqrt(n))))
+    return rows, -(-n // rows)
+
+
+def _axes(ax, grid, shape):
+    """`ax`, or the Axes of a new figure sized to the grid."""
+    if ax is not None:
+        return ax
+    rows, cols = grid
+    height, width = shape
+    aspect = (rows * (height + 1)) / (cols * (width + 1))
+    size = 6.0
+    figsize = (size, size * aspect) if aspect <= 1 else (size / aspect, size)
+    figure, ax = _pyplot().subplots(figsize=figsize)
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.98)
+    return ax
+
+
+def _draw_grid(ax, images, *, symmetric, cmap):
+    """One AxesImage per image, placed by its extent, with a 1-pixel gap."""
+    n, height, width = images.shape
+    _, cols = _grid_shape(n)
+    rows = -(-n // cols)
+    artists = []
+    for k, image in enumerate(images):
+        r, c = divmod(k, cols)
+        left, top = c * (width + 1), r * (height + 1)
+        if symmetric:
+            vmax = float(np.max(np.abs(image))) or 1.0
+            vmin = -vmax
+        else:
+            vmin, vmax = float(image.min()), float(image.max())
+            if vmin == vmax:
+                vmin, vmax = vmin - 1, vmax + 1
+        artists.append(
+            ax.imshow(
+                image,
+                cmap=cmap,
+                vmin=vmin,
+                vmax=vmax,
+                interpolation="nearest",
+                extent=(left, left + width, top + height, top),
+            )
+        )
+    ax.set_xlim(-1, cols * (width + 1))
+    ax.set_ylim(rows * (height + 1), -1)  # first row at the top
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    return artists
