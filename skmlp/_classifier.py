@@ -9,16 +9,20 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from ._activations import ACTIVATIONS
 from ._layout import Layout
+from ._monitor import CallbackBridge, FitMonitor
 from ._objective import Objective, forward_logits, log_proba_from_logits
 from ._solvers import SOLVERS, convergence_message, run_solver
 
@@ -27,17 +31,23 @@ _ACCEPT_SPARSE = ("csr", "csc")
 
 @dataclass
 class _TrainingProblem:
+    """What a fit minimizes, and the data around it."""
+
     objective: Objective
     theta0: np.ndarray
     layout: Layout
     binarizer: LabelBinarizer
     out_activation: str
+    X: object  # the training rows (without the validation split)
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    validation: tuple | None  # (X_val, y_val) when early stopping
 
 
 _DTYPES = (np.float64, np.float32)
 
 
-class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
+class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Multi-layer perceptron trained by backpropagation and a scipy optimizer.
 
     The course's network generalized: sigmoid (or tanh, relu, identity) hidden
@@ -86,12 +96,28 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
         Rows per chunk when evaluating the full-batch objective: bounds the
         extra memory, does not change the algorithm (this is not SGD).
         None picks chunks from the data size and the number of CPUs.
+    early_stopping : bool, default=False
+        Hold out `validation_fraction` of the training data (stratified) and
+        stop when its accuracy has not improved by more than `tol` for
+        `n_iter_no_change` iterations; the parameters with the best
+        validation accuracy are kept.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Iterations without validation improvement before early stopping.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights per class, multiplied into `sample_weight`: ``{label:
+        weight}``, or 'balanced' for ``n_samples / (n_classes *
+        np.bincount(y))``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights.
+        Seeds the initial weights and the validation split.
     warm_start : bool, default=False
-        Start the next fit from the current parameters.
+        Start the next fit from the current parameters (same classes and
+        network shape). ``n_iter_``, ``n_fun_`` and ``loss_curve_`` then
+        describe the last call to fit only.
     verbose : int, default=0
-        Print one line per iteration when positive.
+        When positive, print one line per iteration (loss, gradient norm,
+        validation score with early stopping, elapsed seconds) and a summary.
 
     Attributes
     ----------
@@ -120,9 +146,16 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
     n_fun_ : int
         Objective evaluations the solver made.
     loss_ : float
-        Final value of the objective J.
+        J of the returned parameters (on the training rows).
     loss_curve_ : list of float
-        J after each iteration.
+        J after each iteration; ``len(loss_curve_) == n_iter_``.
+    best_loss_ : float
+        Lowest J reached.
+    validation_scores_ : list of float or None
+        Validation accuracy after each iteration, with early stopping.
+    best_validation_score_ : float or None
+        Best validation accuracy, with early stopping: that of the returned
+        parameters.
 
     See Also
     --------
@@ -168,6 +201,10 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "init_epsilon": [None, Interval(Real, 0, None, closed="neither")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -186,6 +223,10 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
         tol=1e-5,
         init_epsilon=None,
         batch_size=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        class_weight=None,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -200,6 +241,10 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.init_epsilon = init_epsilon
         self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -227,16 +272,44 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
         # (n_features_in_, ...), so restore them on any failure.
         state = copy.copy(self.__dict__)
         try:
-            return self._fit(X, y, sample_weight)
+            self._fit(X, y, sample_weight)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state)
             raise
+        # A callback that failed stopped the fit; the model is fitted with the
+        # parameters so far, and the error still reaches the caller.
+        error = self.__dict__.pop("_callback_error", None)
+        if error is not None:
+            raise error
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, y, sample_weight):
         problem = self._training_problem(X, y, sample_weight)
-        on_iteration = self._print_iteration if self.verbose else None
+        context = self._init_callback_context(max_subtasks=self.max_iter + 1)
+        task_data = {
+            "X": problem.X,
+            "y": problem.y,
+            "metadata": {"sample_weight": problem.sample_weight},
+        }
+        context.call_on_fit_task_begin(estimator=self, **task_data)
+        bridge = None
+        if getattr(self, "_skl_callbacks", None):
+
+            def fitted_attributes(theta):
+                return self._fitted_attributes(
+                    problem.layout, problem.binarizer, problem.out_activation, theta
+                )
+
+            bridge = CallbackBridge(context, self, fitted_attributes, problem.theta0, **task_data)
+        monitor = FitMonitor(
+            verbose=self.verbose,
+            validation_score=self._validation_scorer(problem),
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            callback_iteration=bridge,
+        )
         # One BLAS thread: parallelism comes from the row chunks, and idle
         # BLAS workers spinning would fight the optimizer for the cores.
         with threadpool_limits(limits=1, user_api="blas"), problem.objective as objective:
@@ -247,23 +320,65 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
                 max_iter=self.max_iter,
                 max_fun=self.max_fun,
                 tol=self.tol,
-                on_iteration=on_iteration,
+                on_iteration=monitor,
             )
+        if bridge is not None:
+            bridge.close()
+        theta, loss = result.x, result.fun
+        if monitor.best_theta is not None:
+            theta, loss = monitor.best_theta, result.loss_curve[monitor.best_iter - 1]
         if self.verbose:
             print(
                 f"{self.solver}: {result.reason} after {result.n_iter} iterations, "
-                f"{result.n_fun} evaluations, loss {result.fun:.6g} ({result.message})"
+                f"{result.n_fun} evaluations, loss {loss:.8f}, "
+                f"{monitor.elapsed():.2f} s ({result.message})"
             )
         message = convergence_message(self.solver, result, self.max_iter, self.max_fun)
         if message is not None:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
-        self._set_fitted(problem.layout, result.x, problem.binarizer, problem.out_activation)
+        fitted = self._fitted_attributes(
+            problem.layout, problem.binarizer, problem.out_activation, theta
+        )
+        for name, value in fitted.items():
+            setattr(self, name, value)
         self.n_iter_ = result.n_iter
         self.n_fun_ = result.n_fun
-        self.loss_ = float(result.fun)
+        self.loss_ = float(loss)
         self.loss_curve_ = list(result.loss_curve)
+        self.best_loss_ = min(self.loss_curve_, default=self.loss_)
+        self.validation_scores_ = monitor.validation_scores if self.early_stopping else None
+        self.best_validation_score_ = monitor.best_score if self.early_stopping else None
+        context.call_on_fit_task_end(estimator=self, **task_data)
+        if monitor.callback_error is not None:
+            self._callback_error = monitor.callback_error
         return self
+
+    @staticmethod
+    def _fitted_attributes(layout, binarizer, out_activation, theta):
+        """The attributes that make the estimator predict with `theta`."""
+        return {
+            "_theta": np.array(theta, dtype=np.float64),
+            "_layer_sizes": layout.layer_sizes,
+            "_label_binarizer": binarizer,
+            "classes_": binarizer.classes_,
+            "n_layers_": layout.n_layers,
+            "n_outputs_": layout.layer_sizes[-1],
+            "out_activation_": out_activation,
+        }
+
+    def _validation_scorer(self, problem):
+        """``theta -> accuracy`` on the validation split, or None."""
+        if problem.validation is None:
+            return None
+        X_val, y_val = problem.validation
+
+        def score(theta):
+            logits = forward_logits(problem.layout, theta, X_val, self.activation)
+            y_pred = problem.binarizer.inverse_transform(logits, threshold=0.0)
+            return float(np.mean(np.all(np.reshape(y_pred == y_val, (len(y_val), -1)), axis=1)))
+
+        return score
 
     def _training_problem(self, X, y, sample_weight=None):
         """Validate the training data and build the objective a fit minimizes.
@@ -306,8 +421,19 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
                 "independent sigmoid per label); 'softmax' makes the labels "
                 "mutually exclusive."
             )
-        Y = binarizer.transform(y)
         sample_weight = _check_weights(sample_weight, X)
+        if self.class_weight is not None:
+            class_weights = compute_sample_weight(self.class_weight, y)
+            sample_weight = (
+                class_weights if sample_weight is None else sample_weight * class_weights
+            )
+        rng = check_random_state(self.random_state)
+        validation = None
+        if self.early_stopping:
+            X, y, sample_weight, validation = _validation_split(
+                X, y, sample_weight, self.validation_fraction, multilabel, rng
+            )
+        Y = binarizer.transform(y)
 
         layout = Layout((X.shape[1], *hidden, Y.shape[1]))
         if fitted:
@@ -325,7 +451,7 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
                 )
             theta0 = self._theta.copy()
         else:
-            theta0 = layout.init(check_random_state(self.random_state), self.init_epsilon)
+            theta0 = layout.init(rng, self.init_epsilon)
 
         out_activation = "logistic" if Y.shape[1] == 1 or multilabel else self.out_activation
         objective = Objective(
@@ -338,20 +464,9 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
             alpha=self.alpha,
             batch_size=self.batch_size,
         )
-        return _TrainingProblem(objective, theta0, layout, binarizer, out_activation)
-
-    @staticmethod
-    def _print_iteration(n_iter, loss, theta):
-        print(f"Iteration {n_iter}, loss = {loss:.8f}")
-
-    def _set_fitted(self, layout, theta, binarizer, out_activation):
-        self._theta = np.array(theta, dtype=np.float64)
-        self._layer_sizes = layout.layer_sizes
-        self._label_binarizer = binarizer
-        self.classes_ = binarizer.classes_
-        self.n_layers_ = layout.n_layers
-        self.n_outputs_ = layout.layer_sizes[-1]
-        self.out_activation_ = out_activation
+        return _TrainingProblem(
+            objective, theta0, layout, binarizer, out_activation, X, y, sample_weight, validation
+        )
 
     # -------------------------------------------------------- parameters
 
@@ -395,7 +510,16 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
         estimator : BackpropMLPClassifier
             A fitted estimator whose parameters are the given thetas.
         """
+        if "hidden_layer_sizes" in params:
+            raise TypeError(
+                "from_thetas takes the layer sizes from thetas; do not pass hidden_layer_sizes."
+            )
+        estimator = cls(**params)
+        estimator._validate_params()
         layout, theta = Layout.from_thetas(thetas)
+        if not np.all(np.isfinite(theta)):
+            raise ValueError("thetas contain NaN or infinity.")
+        estimator.hidden_layer_sizes = layout.layer_sizes[1:-1]
         classes = np.asarray(classes)
         binarizer = LabelBinarizer().fit(classes)
         if classes.ndim != 1 or len(np.unique(classes)) != len(classes) or len(classes) < 2:
@@ -411,9 +535,10 @@ class BackpropMLPClassifier(ClassifierMixin, BaseEstimator):
                 "classes must be sorted (the order of the output units follows "
                 f"the sorted labels); got {classes}."
             )
-        estimator = cls(hidden_layer_sizes=layout.layer_sizes[1:-1], **params)
         out_activation = "logistic" if n_outputs == 1 else estimator.out_activation
-        estimator._set_fitted(layout, theta, binarizer, out_activation)
+        fitted = cls._fitted_attributes(layout, binarizer, out_activation, theta)
+        for name, value in fitted.items():
+            setattr(estimator, name, value)
         estimator.n_features_in_ = layout.layer_sizes[0]
         return estimator
 
@@ -567,3 +692,28 @@ def _check_weights(sample_weight, X):
     if not sample_weight.sum() > 0:
         raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
     return sample_weight
+
+
+def _validation_split(X, y, sample_weight, fraction, multilabel, rng):
+    """Hold out `fraction` of the rows for early stopping.
+
+    Stratified when every class has two samples or more; the validation part
+    then has at least one sample per class. Returns the training part and
+    ``(X_val, y_val)``.
+    """
+    n_samples = X.shape[0]
+    if n_samples < 2:
+        raise ValueError("early_stopping needs at least 2 samples to hold some out.")
+    n_val = min(max(int(np.ceil(fraction * n_samples)), 1), n_samples - 1)
+    stratify = None
+    if not multilabel:
+        _, counts = np.unique(y, return_counts=True)
+        n_classes = len(counts)
+        if counts.min() >= 2 and n_samples - max(n_val, n_classes) >= n_classes:
+            stratify, n_val = y, max(n_val, n_classes)
+    arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
+    split = train_test_split(*arrays, test_size=n_val, stratify=stratify, random_state=rng)
+    X_train, X_val, y_train, y_val = split[:4]
+    sample_weight = None if sample_weight is None else split[4]
+    _check_weights(sample_weight, X_train)
+    return X_train, y_train, sample_weight, (X_val, y_val)

@@ -39,8 +39,8 @@ def solver_options(solver, max_iter, max_fun, tol):
     return {"maxiter": max_iter, "gtol": tol}
 
 
-class _BudgetExhausted(Exception):
-    """Raised inside the optimizer to stop it when a budget runs out."""
+class _Stop(Exception):
+    """Raised inside the optimizer to end the run; carries the reason."""
 
     def __init__(self, reason):
         super().__init__(reason)
@@ -49,16 +49,25 @@ class _BudgetExhausted(Exception):
 
 @dataclass
 class SolverResult:
-    """What a run of a solver produced and why it stopped."""
+    """What a run of a solver produced and why it stopped.
+
+    ``reason`` is one of "converged", "stalled" (the solver could make no more
+    progress, e.g. a line search failed at machine precision), "max_iter",
+    "max_fun", "non-finite", "interrupted" (KeyboardInterrupt), or whatever
+    reason the ``on_iteration`` observer gave to stop.
+    """
 
     x: np.ndarray
     fun: float
     n_iter: int
     n_fun: int
-    converged: bool
-    reason: str  # "converged", "max_iter", "max_fun", "stalled", "non-finite"
+    reason: str
     message: str
     loss_curve: list = field(default_factory=list)
+
+    @property
+    def converged(self):
+        return self.reason == "converged"
 
 
 def finite_difference_hessp(loss_and_grad):
@@ -74,6 +83,67 @@ def finite_difference_hessp(loss_and_grad):
         return (g_plus - g_minus) / (2 * eps)
 
     return hessp
+
+
+class _Run:
+    """The state of one solver run: evaluations, iterates, the loss curve."""
+
+    def __init__(self, solver, loss_and_grad, x0, max_iter, max_fun, on_iteration):
+        self.solver = solver
+        self.loss_and_grad = loss_and_grad
+        self.max_iter = max_iter
+        self.max_fun = max_fun
+        self.on_iteration = on_iteration
+        self.n_fun = 0
+        self.curve = []
+        # The last evaluated point (the optimizer's iterates are among them).
+        self.x = self.fun = self.grad = None
+        # The last completed iterate: what a stopped run returns.
+        self.last_x, self.last_fun = x0.copy(), None
+
+    def evaluate(self, x):
+        """The objective as the optimizer sees it, with the evaluation budget."""
+        if self.solver not in ("lbfgs", "tnc") and self.n_fun >= self.max_fun:
+            raise _Stop("max_fun")
+        loss, grad = self.loss_and_grad(x)
+        self.n_fun += 1
+        self.x, self.fun, self.grad = x.copy(), loss, grad
+        return loss, grad
+
+    def _at(self, x):
+        """Loss and gradient at iterate x, from the last evaluation if it is x."""
+        if self.x is not None and np.array_equal(x, self.x):
+            return self.fun, self.grad
+        return self.loss_and_grad(x)
+
+    def iteration_done(self, x):
+        loss, grad = self._at(x)
+        self.curve.append(float(loss))
+        self.last_x, self.last_fun = x.copy(), float(loss)
+        n_iter = len(self.curve)
+        if self.on_iteration is not None:
+            reason = self.on_iteration(n_iter, float(loss), x, grad)
+            if reason:
+                raise _Stop(reason)
+        # TNC has no iteration budget of its own.
+        if self.solver == "tnc" and n_iter >= self.max_iter:
+            raise _Stop("max_iter")
+
+    def callback(self):
+        """The per-iteration callback in the signature the method calls."""
+        if self.solver == "tnc":
+            return self.iteration_done
+
+        def callback(intermediate_result):
+            self.iteration_done(intermediate_result.x)
+
+        return callback
+
+    def stopped(self, reason, message):
+        x, loss = self.last_x, self.last_fun
+        if loss is None:
+            loss = float(self.loss_and_grad(x)[0])
+        return SolverResult(x, loss, len(self.curve), self.n_fun, reason, message, self.curve)
 
 
 def run_solver(
@@ -105,99 +175,55 @@ def run_solver(
         ``(theta, v) -> H v`` for the Newton-type solvers; finite differences
         of the gradient when None.
     on_iteration : callable or None
-        Called as ``on_iteration(n_iter, loss, theta)`` after each iteration.
+        Called as ``on_iteration(n_iter, loss, theta, grad)`` after each
+        iteration; a true return value (a reason, e.g. "early_stopping")
+        ends the run at that iterate.
 
     Returns
     -------
     result : SolverResult
+        A KeyboardInterrupt also ends the run (reason "interrupted") with the
+        last completed iterate.
     """
     method, needs_hessp = SOLVERS[solver]
-    native_maxfun = solver in ("lbfgs", "tnc")
-    state = {"n_fun": 0, "x": None, "fun": None, "curve": [], "last_x": x0, "last_fun": None}
-
-    def fun(x):
-        if not native_maxfun and state["n_fun"] >= max_fun:
-            raise _BudgetExhausted("max_fun")
-        loss, grad = loss_and_grad(x)
-        state["n_fun"] += 1
-        state["x"], state["fun"] = x.copy(), loss
-        return loss, grad
-
-    def record(x, loss):
-        state["curve"].append(loss)
-        state["last_x"], state["last_fun"] = x.copy(), loss
-        if on_iteration is not None:
-            on_iteration(len(state["curve"]), loss, x)
-        if solver == "tnc" and len(state["curve"]) >= max_iter:
-            raise _BudgetExhausted("max_iter")
-
-    if solver == "tnc":
-        # TNC calls back with the iterate only; it is the last point evaluated
-        # except after a rescaling step, when it is evaluated once more.
-        def callback(xk):
-            if state["x"] is not None and np.array_equal(xk, state["x"]):
-                loss = state["fun"]
-            else:
-                loss = loss_and_grad(xk)[0]
-            record(xk, loss)
-
-    else:
-
-        def callback(intermediate_result):
-            record(intermediate_result.x, float(intermediate_result.fun))
-
+    run = _Run(solver, loss_and_grad, x0, max_iter, max_fun, on_iteration)
     kwargs = {}
     if needs_hessp:
         kwargs["hessp"] = hessp if hessp is not None else finite_difference_hessp(loss_and_grad)
     try:
         res = minimize(
-            fun,
+            run.evaluate,
             x0.copy(),
             jac=True,
             method=method,
-            callback=callback,
+            callback=run.callback(),
             options=solver_options(solver, max_iter, max_fun, tol),
             **kwargs,
         )
-    except _BudgetExhausted as stop:
-        x, loss = state["last_x"], state["last_fun"]
-        if loss is None:
-            loss = loss_and_grad(x)[0]
-        return SolverResult(
-            x=x,
-            fun=loss,
-            n_iter=len(state["curve"]),
-            n_fun=state["n_fun"],
-            converged=False,
-            reason=stop.reason,
-            message=f"{stop.reason} budget exhausted",
-            loss_curve=state["curve"],
-        )
+    except _Stop as stop:
+        return run.stopped(stop.reason, f"stopped: {stop.reason}")
+    except KeyboardInterrupt:
+        return run.stopped("interrupted", "interrupted by KeyboardInterrupt")
 
     x, loss = res.x, float(res.fun)
-    n_iter = len(state["curve"])
     if not (np.isfinite(loss) and np.all(np.isfinite(x))):
-        reason = "non-finite"
-        x, loss = state["last_x"], state["last_fun"]
-        if loss is None:
-            x, loss = x0, loss_and_grad(x0)[0]
-    elif res.success:
+        return run.stopped("non-finite", str(res.message))
+    if res.success:
         reason = "converged"
-    elif n_iter >= max_iter:
+    elif len(run.curve) >= max_iter:
         reason = "max_iter"
-    elif state["n_fun"] >= max_fun:
+    elif run.n_fun >= max_fun:
         reason = "max_fun"
     else:
         reason = "stalled"
     return SolverResult(
-        x=np.asarray(x, dtype=np.float64),
-        fun=loss,
-        n_iter=n_iter,
-        n_fun=state["n_fun"],
-        converged=reason == "converged",
-        reason=reason,
-        message=str(res.message),
-        loss_curve=state["curve"],
+        np.asarray(x, dtype=np.float64),
+        loss,
+        len(run.curve),
+        run.n_fun,
+        reason,
+        str(res.message),
+        run.curve,
     )
 
 
@@ -215,6 +241,11 @@ def convergence_message(solver, result, max_iter, max_fun):
             f"evaluations after {result.n_iter} iterations without converging "
             f"(loss {result.fun:.6g}). Increase max_fun, or scale the inputs "
             "(e.g. StandardScaler)."
+        )
+    if result.reason == "interrupted":
+        return (
+            f"Fit interrupted (KeyboardInterrupt) after {result.n_iter} "
+            "iterations; the model keeps the best parameters seen so far."
         )
     if result.reason == "non-finite":
         return (

@@ -135,19 +135,25 @@ def test_bool_labels():
 
 
 def test_input_types_give_same_model(iris):
+    """Sparse, list and DataFrame inputs fit the same model as the dense array.
+
+    Without hidden layers and with alpha > 0 the objective is strictly convex,
+    so fits from any input format must meet at the one optimum; with hidden
+    layers, formats that round differently may settle on different points of a
+    flat valley (the engine's equality across formats is in test_engine.py).
+    """
     X, y = iris
     pd = pytest.importorskip("pandas")
-    # Sparse products round differently: compare at a tight solver tolerance.
-    params = {"random_state": 0, "max_iter": 5000, "tol": 1e-9}
+    params = {"hidden_layer_sizes": (), "random_state": 0, "max_iter": 5000, "tol": 1e-9}
     ref = BackpropMLPClassifier(**params).fit(X, y)
     assert_array_equal(BackpropMLPClassifier(**params).fit(X.tolist(), y)._theta, ref._theta)
     for X_in in (sp.csr_matrix(X), sp.csc_matrix(X)):
         clf = BackpropMLPClassifier(**params).fit(X_in, y)
-        assert_allclose(clf.predict_proba(X_in), ref.predict_proba(X), rtol=1e-5, atol=1e-6)
+        assert_allclose(clf.predict_proba(X_in), ref.predict_proba(X), rtol=1e-6)
     frame = pd.DataFrame(X, columns=["sl", "sw", "pl", "pw"])
     clf = BackpropMLPClassifier(**params).fit(frame, y)
     assert_array_equal(clf.feature_names_in_, ["sl", "sw", "pl", "pw"])
-    assert_allclose(clf.predict_proba(frame), ref.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert_allclose(clf.predict_proba(frame), ref.predict_proba(X), rtol=1e-6)
 
 
 def test_int_and_float32_inputs(iris):

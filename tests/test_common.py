@@ -11,6 +11,8 @@ CONFIGURATIONS = [
     BackpropMLPClassifier(out_activation="softmax"),
     BackpropMLPClassifier(hidden_layer_sizes=(8, 6), activation="tanh"),
     BackpropMLPClassifier(activation="relu"),
+    BackpropMLPClassifier(early_stopping=True),
+    BackpropMLPClassifier(class_weight="balanced"),
 ]
 
 # These two checks compare a fit with integer sample weights against a fit on

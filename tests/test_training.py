@@ -1,0 +1,226 @@
+"""Training experience: histories, verbose, callbacks, early stopping, class
+weights, warm start and interruption."""
+
+import re
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.callback import ProgressBar, ScoringMonitor
+from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import recall_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
+
+from skmlp import BackpropMLPClassifier
+from skmlp._objective import Objective
+
+SOLVERS = ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
+LINE = re.compile(
+    r"Iteration (\d+): loss = ([0-9.]+), \|grad\| = ([0-9.e+-]+)"
+    r"(?:, validation score = ([0-9.]+))?, ([0-9.]+) s$"
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:600])
+    return X, y[:600]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_history_and_verbose_for_every_solver(solver, digits, capsys):
+    X, y = digits
+    clf = BackpropMLPClassifier((10,), solver=solver, max_iter=15, verbose=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=15"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 15 == len(clf.loss_curve_)
+    assert clf.loss_curve_[-1] == clf.loss_
+    assert clf.loss_ == pytest.approx(clf.objective(X, y), rel=1e-12)
+    assert clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.n_fun_ >= clf.n_iter_
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == clf.n_iter_ + 1
+    parsed = [LINE.match(line) for line in lines[:-1]]
+    assert all(parsed), lines
+    assert [int(m[1]) for m in parsed] == list(range(1, 16))
+    assert_allclose([float(m[2]) for m in parsed], clf.loss_curve_, rtol=1e-7)
+    elapsed = [float(m[5]) for m in parsed]
+    assert elapsed == sorted(elapsed)
+    assert lines[-1].startswith(f"{solver}: max_iter after 15 iterations")
+
+
+def test_verbose_zero_prints_nothing(digits, capsys):
+    BackpropMLPClassifier((10,), max_iter=500, random_state=0).fit(*digits)
+    assert capsys.readouterr().out == ""
+
+
+def test_early_stopping_restores_best_parameters():
+    # Few noisy samples, many features, no penalty: made to overfit.
+    X, y = make_classification(300, 40, n_informative=4, flip_y=0.2, random_state=0, class_sep=0.8)
+    clf = BackpropMLPClassifier(
+        (50,),
+        alpha=0.0,
+        early_stopping=True,
+        validation_fraction=0.25,
+        n_iter_no_change=5,
+        max_iter=1000,
+        random_state=0,
+    ).fit(X, y)
+    assert clf.n_iter_ < 1000
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    best = int(np.argmax(clf.validation_scores_))
+    assert clf.loss_ == clf.loss_curve_[best]
+    # No improvement of more than tol during the last n_iter_no_change scores.
+    assert max(clf.validation_scores_[-5:]) <= clf.validation_scores_[-6] + clf.tol
+    # The same split: stratified, drawn first from random_state.
+    X_train, X_val, y_train, y_val = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=np.random.RandomState(0)
+    )
+    assert clf.score(X_val, y_val) == clf.best_validation_score_
+    assert clf.loss_ == pytest.approx(clf.objective(X_train, y_train), rel=1e-12)
+
+
+def test_no_validation_attributes_without_early_stopping(digits):
+    clf = BackpropMLPClassifier((10,), max_iter=500, random_state=0).fit(*digits)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+
+
+def test_class_weight_balanced_equals_sample_weight():
+    X, y = make_classification(200, 5, weights=[0.85, 0.15], random_state=0)
+    sw = np.random.RandomState(0).uniform(0.5, 1.5, size=len(y))
+    params = {"hidden_layer_sizes": (5,), "max_iter": 500, "random_state": 0}
+    balanced = BackpropMLPClassifier(class_weight="balanced", **params).fit(X, y, sw)
+    manual = BackpropMLPClassifier(**params).fit(X, y, sw * compute_sample_weight("balanced", y))
+    for a, b in zip(balanced.coefs_, manual.coefs_):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    as_dict = BackpropMLPClassifier(class_weight={0: 1.0, 1: 3.0}, **params).fit(X, y)
+    manual = BackpropMLPClassifier(**params).fit(X, y, np.where(y == 1, 3.0, 1.0))
+    assert_allclose(as_dict._theta, manual._theta, rtol=1e-10, atol=1e-12)
+
+
+def test_class_weight_raises_minority_recall():
+    X, y = make_classification(
+        1000, 8, weights=[0.95, 0.05], flip_y=0.02, class_sep=0.7, random_state=2
+    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
+    params = {"hidden_layer_sizes": (10,), "max_iter": 1000, "random_state": 0}
+    plain = BackpropMLPClassifier(**params).fit(X_train, y_train)
+    weighted = BackpropMLPClassifier(class_weight="balanced", **params).fit(X_train, y_train)
+    plain_recall = recall_score(y_test, plain.predict(X_test))
+    weighted_recall = recall_score(y_test, weighted.predict(X_test))
+    assert weighted_recall > plain_recall + 0.1
+
+
+def test_warm_start_continues(digits):
+    X, y = digits
+    clf = BackpropMLPClassifier((10,), max_iter=10, warm_start=True, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    first_curve = clf.loss_curve_
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    # The second fit starts where the first stopped (not from a new init).
+    assert clf.n_iter_ == 10
+    assert clf.loss_curve_[0] < first_curve[-1]
+    cold = BackpropMLPClassifier((10,), max_iter=10, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        cold.fit(X, y)
+    assert_array_equal(cold.loss_curve_, first_curve)
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X[y < 5], y[y < 5])
+    assert clf.n_iter_ == 10 and len(clf.classes_) == 10
+
+
+class _StopAfter:
+    """A minimal scikit-learn fit callback that asks to stop, or raises."""
+
+    def __init__(self, n, error=None):
+        self.n, self.error, self.ends = n, error, 0
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        if context.task_name != "iteration" or fitted_estimator is None:
+            return False
+        self.ends += 1
+        self.last_proba = fitted_estimator.predict_proba(np.zeros((1, 64)))
+        if self.ends >= self.n:
+            if self.error is not None:
+                raise self.error
+            return True
+        return False
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_callback_requests_stop(solver, digits):
+    X, y = digits
+    callback = _StopAfter(4)
+    clf = BackpropMLPClassifier((10,), solver=solver, max_iter=100, random_state=0)
+    clf.set_callbacks(callback).fit(X, y)
+    assert clf.n_iter_ == 4 and callback.ends == 4
+    assert clf.loss_ == clf.loss_curve_[-1]
+    assert_allclose(clf.predict_proba(np.zeros((1, 64))), callback.last_proba)
+
+
+def test_callback_that_raises_leaves_fitted_model(digits):
+    X, y = digits
+    clf = BackpropMLPClassifier((10,), max_iter=100, random_state=0)
+    clf.set_callbacks(_StopAfter(3, error=RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3
+    assert clf.score(X, y) > 0.3
+    assert np.all(np.isfinite(clf._theta))
+
+
+def test_progress_bar_and_scoring_monitor(digits):
+    """scikit-learn's own callbacks: one scored task per solver iteration."""
+    X, y = digits
+    monitor = ScoringMonitor(scoring="accuracy")
+    clf = BackpropMLPClassifier((10,), max_iter=500, random_state=0)
+    clf.set_callbacks(ProgressBar(), monitor).fit(X, y)
+    rows = [row for row in monitor.get_logs().data if row["task_name"] == "iteration"]
+    assert len(rows) == clf.n_iter_
+    assert rows[-1]["accuracy"] == clf.score(X, y)
+    assert rows[0]["accuracy"] < rows[-1]["accuracy"]
+
+
+def test_keyboard_interrupt_keeps_parameters(digits, monkeypatch):
+    X, y = digits
+    original = Objective.loss_and_grad
+    calls = {"n": 0}
+
+    def interrupted(self, theta):
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+        return original(self, theta)
+
+    reference = BackpropMLPClassifier((10,), max_iter=500, random_state=0)
+    monkeypatch.setattr(Objective, "loss_and_grad", interrupted)
+    clf = BackpropMLPClassifier((10,), max_iter=500, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="interrupted") as record:
+        clf.fit(X, y)
+    assert len(record) == 1
+    assert 1 <= clf.n_iter_ < 12
+    assert clf.loss_ == clf.loss_curve_[-1]
+    assert np.all(np.isfinite(clf.predict_proba(X)))
+    monkeypatch.setattr(Objective, "loss_and_grad", original)
+    assert clf.loss_ == pytest.approx(clf.objective(X, y), rel=1e-12)
+    # The kept parameters are the last completed iterate of the same run.
+    reference.set_params(max_iter=clf.n_iter_)
+    with pytest.warns(ConvergenceWarning):
+        reference.fit(X, y)
+    assert_array_equal(reference._theta, clf._theta)
