@@ -1,0 +1,42 @@
+"""The example scripts run from a clean process and produce what they promise."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_example(name, *args, cwd):
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "error"}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return result.stdout
+
+
+def test_quickstart(tmp_path):
+    out = run_example("quickstart.py", cwd=tmp_path)
+    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", out)[1])
+    assert accuracy > 0.95
+    assert re.search(r"best alpha: [0-9.]+", out)
+    assert len(re.findall(r"^\s*[0-9.]+\s+0\.\d{4}\s+\(0\.\d{4}\)$", out, re.M)) == 5
+
+
+def test_plot_training(tmp_path):
+    out = run_example("plot_training.py", tmp_path, cwd=tmp_path)
+    names = ["training_loss_curves", "training_early_stopping", "training_class_weight"]
+    for name in names:
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    assert "early stopping after" in out
+    recalls = re.findall(r"recall per class \[([0-9.]+) +([0-9.]+)\]", out)
+    assert float(recalls[1][1]) > float(recalls[0][1])
