@@ -252,6 +252,18 @@ def test_from_thetas_round_trip(iris):
         BackpropMLPClassifier.from_thetas([np.ones((3, 5)), np.ones((3, 3))], [0, 1, 2])
 
 
+def test_from_thetas_validates_its_input():
+    thetas = [np.ones((3, 5)), np.ones((3, 4))]
+    with pytest.raises(ValueError, match="'alpha' parameter"):
+        BackpropMLPClassifier.from_thetas(thetas, [0, 1, 2], alpha=-1.0)
+    with pytest.raises(ValueError, match="'solver' parameter"):
+        BackpropMLPClassifier.from_thetas(thetas, [0, 1, 2], solver="nope")
+    with pytest.raises(TypeError, match="do not pass hidden_layer_sizes"):
+        BackpropMLPClassifier.from_thetas(thetas, [0, 1, 2], hidden_layer_sizes=(3,))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        BackpropMLPClassifier.from_thetas([np.full((3, 5), np.nan), thetas[1]], [0, 1, 2])
+
+
 # ------------------------------------------------------------ integration
 
 
