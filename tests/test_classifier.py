@@ -50,6 +50,7 @@ def test_each_solver_learns_and_reports(solver, iris):
     assert clf.n_fun_ >= clf.n_iter_
     assert clf.loss_ == pytest.approx(clf.objective(X, y), rel=1e-10)
     assert len(clf.loss_curve_) == clf.n_iter_
+    assert clf.loss_curve_[-1] == clf.loss_
 
 
 def test_coefs_are_views_of_one_vector(iris):
