@@ -8,36 +8,57 @@ intercepts :math:`b_l`), sample weights :math:`s_i` and
 
 with ``a_i`` the output logits and ``loss`` either the summed binary
 cross-entropy of one sigmoid per output ("logistic", the course's cost) or
-the multinomial cross-entropy ("softmax"). Both are computed from the logits
-(``logaddexp`` / ``logsumexp`` forms), so no ``log(0)`` and no overflow for
-finite inputs. Their gradient with respect to the logits is ``p - y`` in both
-cases, which backpropagation carries down the layers::
+the multinomial cross-entropy ("softmax"). Both are computed from the logits,
+so no ``log(0)`` and no overflow for finite inputs. Their gradient with
+respect to the logits is ``p - y`` in both cases, which backpropagation
+carries down the layers::
 
     delta_L = s / S * (p - y)
     dJ/dW_l = Z_{l-1}^T delta_l + alpha / S * W_l,    dJ/db_l = sum_i delta_l
     delta_{l-1} = (delta_l W_l^T) * f'(Z_{l-1})
 
-The data are split into row chunks evaluated with preallocated buffers,
-possibly in parallel threads (numpy releases the GIL inside BLAS), and the
-per-chunk results are summed in chunk order, so the result depends on
-`batch_size` but never on the number of threads.
+The binary cross-entropy of a logit ``a`` with target ``y`` in {0, 1} is
+``softplus(u)`` with ``u = (1 - 2 y) a``, and ``p - y = (1 - 2 y) expit(u)``:
+written so, neither the loss nor the delta loses digits to cancellation (the
+point of it in float32).
+
+Execution. The rows are split into chunks of `batch_size` rows. A chunk is
+evaluated into a workspace (activations, deltas, a scratch array and the
+chunk's gradient, all preallocated for the largest chunk), so an evaluation
+allocates nothing that grows with ``n_samples`` and the extra memory is
+``O(batch_size x widest layer)`` per thread. With ``n_threads > 1`` the
+calling thread and ``n_threads - 1`` workers pull chunks in order from a
+shared counter and run their BLAS calls single-threaded (numpy releases the
+GIL); each chunk's loss and gradient are added to the float64 totals strictly
+in chunk order, so the result depends on `batch_size` but never on the number
+of threads. During an evaluation BLAS is limited to one thread: the chunks
+are the parallelism, and spinning BLAS workers would compete with them.
 """
 
+import functools
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, log_expit, log_softmax
+from scipy.special import log_expit, log_softmax
+from threadpoolctl import ThreadpoolController
 
 from ._activations import ACTIVATIONS, DERIVATIVES
 
-# Rows per chunk when `batch_size` is None: large enough that the per-chunk
-# Python overhead is negligible, small enough to bound the buffers' memory.
+# Automatic chunks (batch_size=None). A chunk's buffers and its rows of X
+# take at most about AUTO_CHUNK_BYTES and AUTO_MAX_ROWS rows (the memory
+# bound); the number of chunks is rounded up to a multiple of
+# AUTO_CHUNK_MULTIPLE so that 1, 2 or 4 threads get equal shares; but no chunk
+# gets less than AUTO_MIN_CHUNK_WORK multiply-adds (about 0.3 ms): below
+# that the per-chunk Python overhead (some 30 numpy calls, handing the GIL
+# between threads) costs more than a second thread gains.
+AUTO_CHUNK_BYTES = 8 << 20
 AUTO_MAX_ROWS = 4096
-# Below this many rows a single chunk beats any threading.
-AUTO_MIN_ROWS_TO_SPLIT = 1024
+AUTO_CHUNK_MULTIPLE = 4
+AUTO_MIN_CHUNK_WORK = 4_000_000
 
 
 def available_cpus():
@@ -48,18 +69,35 @@ def available_cpus():
         return os.cpu_count() or 1
 
 
-def chunk_bounds(n_samples, batch_size=None, n_threads=1):
-    """Row ranges ``[(start, stop), ...]`` covering ``range(n_samples)``."""
-    if batch_size is None:
-        if n_samples < AUTO_MIN_ROWS_TO_SPLIT:
-            n_chunks = 1
-        else:
-            n_chunks = max(-(-n_samples // AUTO_MAX_ROWS), n_threads)
-            n_chunks = -(-n_chunks // n_threads) * n_threads
-        batch_size = -(-n_samples // n_chunks)
+def auto_batch_size(n_samples, layer_sizes, itemsize=8):
+    """Rows per chunk when `batch_size` is None.
+
+    Depends on the data's shape only, never on the number of threads or
+    CPUs, so a fit gives the same result on any machine. Chunks are balanced:
+    ``n`` rows in ``k`` chunks get ``ceil(n / k)`` rows each.
+    """
+    n_features, units = layer_sizes[0], layer_sizes[1:]
+    row_bytes = itemsize * (n_features + 2 * sum(units) + max(units))
+    max_rows = max(1, min(AUTO_MAX_ROWS, AUTO_CHUNK_BYTES // row_bytes))
+    row_work = sum(a * b for a, b in itertools.pairwise(layer_sizes))
+    min_rows = min(max_rows, -(-AUTO_MIN_CHUNK_WORK // row_work))
+    fewest = -(-n_samples // max_rows)
+    n_chunks = max(1, -(-fewest // AUTO_CHUNK_MULTIPLE) * AUTO_CHUNK_MULTIPLE)
+    if n_samples < n_chunks * min_rows:
+        n_chunks = max(fewest, n_samples // min_rows, 1)
+    return max(1, -(-n_samples // n_chunks))
+
+
+def chunk_bounds(n_samples, batch_size):
+    """Row ranges ``[(start, stop), ...]`` of `batch_size` rows covering the data."""
     batch_size = max(1, int(batch_size))
-    starts = range(0, n_samples, batch_size)
-    return [(a, min(a + batch_size, n_samples)) for a in starts]
+    return [(a, min(a + batch_size, n_samples)) for a in range(0, n_samples, batch_size)]
+
+
+@functools.cache
+def _blas_controller():
+    # Built once: inspecting the loaded libraries is slow, limiting is not.
+    return ThreadpoolController()
 
 
 def forward_logits(layout, theta, X, activation):
@@ -90,12 +128,35 @@ def log_proba_from_logits(logits, out_activation):
 
 
 class _Workspace:
-    """Buffers for one chunk at a time: activations, deltas, loss terms."""
+    """One thread's buffers for one chunk at a time.
 
-    def __init__(self, layer_sizes, n_rows, dtype):
-        self.Z = [np.empty((n_rows, size), dtype) for size in layer_sizes[1:]]
-        self.D = [np.empty((n_rows, size), dtype) for size in layer_sizes[1:]]
-        self.T = np.empty((n_rows, layer_sizes[-1]), dtype)
+    ``Z[l]`` the activations of layer ``l + 1`` (the last one the logits),
+    ``D[l]`` its deltas, a scratch array as wide as the widest layer, and
+    small per-row vectors.
+    """
+
+    def __init__(self, layout, n_rows, dtype):
+        sizes = layout.layer_sizes[1:]
+        self.Z = [np.empty((n_rows, size), dtype) for size in sizes]
+        self.D = [np.empty((n_rows, size), dtype) for size in sizes]
+        self._scratch = np.empty(n_rows * max(sizes), dtype)
+        self.rows = np.empty((2, n_rows), dtype)
+        self.ones = np.ones(max(n_rows, sizes[-1]), dtype)
+        self.out = np.empty(sizes[-1], dtype)
+
+    def scratch(self, m, width):
+        """A contiguous ``(m, width)`` scratch array."""
+        return self._scratch[: m * width].reshape(m, width)
+
+
+class _Slot:
+    """A chunk's result until it is added: its loss and gradient (with views)."""
+
+    def __init__(self, layout, dtype):
+        self.grad = np.empty(layout.n_params, dtype)
+        self.coefs = layout.coefs(self.grad)
+        self.intercepts = layout.intercepts(self.grad)
+        self.loss = 0.0
 
 
 class Objective:
@@ -105,9 +166,10 @@ class Objective:
     ----------
     layout : Layout
         Layer sizes and the positions of the parameters in theta.
-    X : ndarray or CSR matrix of shape (n_samples, n_features)
-        float32 data are evaluated in float32, anything else in float64.
-        Never written to.
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        float32 data are evaluated in float32 (the loss and gradient are
+        still accumulated and returned in float64), anything else in
+        float64. Never written to; dense data are not copied.
     Y : ndarray of shape (n_samples, n_outputs)
         Binary targets, one column per output unit.
     sample_weight : ndarray of shape (n_samples,) or None
@@ -119,9 +181,16 @@ class Objective:
     alpha : float
         L2 penalty on the weights (not the intercepts).
     batch_size : int or None
-        Rows per chunk; None chooses one from the data size and threads.
+        Rows per chunk; None picks one from the data's shape
+        (:func:`auto_batch_size`). The result depends on it only by rounding.
     n_threads : int or None
-        Threads evaluating chunks; None uses the available CPUs.
+        Threads evaluating chunks, the caller's included; None uses the
+        available CPUs. The result does not depend on it.
+
+    Notes
+    -----
+    Use it as a context manager (or call :meth:`close`) to stop the worker
+    threads and drop the references to the data.
     """
 
     def __init__(
@@ -141,41 +210,63 @@ class Objective:
         self.layout = layout
         self.activation = activation
         self.out_activation = out_activation
-        self.dtype = np.float32 if X.dtype == np.float32 else np.float64
+        self.dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+        self.alpha = float(alpha)
         if sample_weight is None:
             sample_weight = np.ones(n_samples)
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         self.sum_weights = float(sample_weight.sum())
-        self.alpha = float(alpha)
 
+        if batch_size is None:
+            batch_size = auto_batch_size(n_samples, layout.layer_sizes, self.dtype.itemsize)
+        self.batch_size = int(batch_size)
+        self.bounds = chunk_bounds(n_samples, self.batch_size)
         n_threads = available_cpus() if n_threads is None else int(n_threads)
-        self.bounds = chunk_bounds(n_samples, batch_size, n_threads)
         self.n_threads = max(1, min(n_threads, len(self.bounds)))
-        sparse = sp.issparse(X)
-        self._sparse = sparse
-        if sparse:
+
+        self._sparse = sp.issparse(X)
+        if self._sparse:
+            # Row slices of a CSR matrix are copies (of the chunk's nonzeros
+            # only); made once here, not per evaluation.
             X = sp.csr_matrix(X)
-        self._X = [X[a:b] for a, b in self.bounds]
-        Y = np.asarray(Y, dtype=self.dtype)
-        self._Y = [Y[a:b] for a, b in self.bounds]
+            self._X = [X[a:b] for a, b in self.bounds]
+        else:
+            X = np.asarray(X)
+            if not (X.flags.c_contiguous or X.flags.f_contiguous):
+                X = np.ascontiguousarray(X)  # BLAS needs one unit stride
+            self._X = [X[a:b] for a, b in self.bounds]
+        if X.dtype != self.dtype:
+            self._X = [Xc.astype(self.dtype) for Xc in self._X]
+
+        # Per-row data in the working dtype: normalized weights w = s / S, and
+        # for softmax Y * w, for logistic outputs the signs 1 - 2 Y.
         w = sample_weight / self.sum_weights
-        self._w64 = [w[a:b] for a, b in self.bounds]
-        self._w = [w[a:b, None].astype(self.dtype) for a, b in self.bounds]
+        Y = np.asarray(Y)
+        self._softmax = out_activation == "softmax" and Y.shape[1] > 1
+        if self._softmax:
+            target = (Y * w[:, None]).astype(self.dtype)
+        else:
+            target = (1 - 2 * Y).astype(self.dtype)
+        w = w.astype(self.dtype)
+        self._w = [w[a:b] for a, b in self.bounds]
+        self._target = [target[a:b] for a, b in self.bounds]
 
         max_rows = max(b - a for a, b in self.bounds)
         self._workspaces = [
-            _Workspace(layout.layer_sizes, max_rows, self.dtype) for _ in range(self.n_threads)
+            _Workspace(layout, max_rows, self.dtype) for _ in range(self.n_threads)
         ]
-        # The parameters in the working dtype, and one gradient per chunk.
+        # The parameters in the working dtype, and the float64 totals.
         self._theta = np.empty(layout.n_params, self.dtype)
         self._coefs = layout.coefs(self._theta)
         self._intercepts = layout.intercepts(self._theta)
-        self._grads = np.empty((len(self.bounds), layout.n_params), self.dtype)
-        self._grad_views = [(layout.coefs(g), layout.intercepts(g)) for g in self._grads]
-        self._losses = np.empty(len(self.bounds))
+        self._grad = np.empty(layout.n_params)
+        self._loss = 0.0
+        n_slots = 1 if self.n_threads == 1 else 2 * self.n_threads
+        self._slots = [_Slot(layout, self.dtype) for _ in range(n_slots)]
         self._executor = None
         if self.n_threads > 1:
-            self._executor = ThreadPoolExecutor(self.n_threads - 1)
+            self._executor = ThreadPoolExecutor(self.n_threads - 1, "skmlp-objective")
+        self._turn = threading.Condition()
         self.n_evaluations = 0
 
     def close(self):
@@ -183,7 +274,7 @@ class Objective:
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
-        self._X = self._Y = self._w = self._w64 = None
+        self._X = self._target = self._w = None
 
     def __enter__(self):
         return self
@@ -202,42 +293,95 @@ class Objective:
 
     def loss_and_grad(self, theta):
         """J(theta) and dJ/dtheta (a new float64 vector)."""
+        theta = np.asarray(theta, dtype=np.float64)
         self._theta[...] = theta
-        self._run(self._chunk_loss_and_grad)
+        self._loss = 0.0
+        self._grad[...] = 0.0
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            self._run(self._chunk_loss_and_grad)
         n_coefs = self.layout.n_coefs
-        loss = float(self._losses.sum()) + self.penalty(theta)
-        grad = self._grads.sum(axis=0, dtype=np.float64)
+        loss = self._loss + self.penalty(theta)
+        grad = self._grad.copy()
         grad[:n_coefs] += (self.alpha / self.sum_weights) * theta[:n_coefs]
         self.n_evaluations += 1
         return loss, grad
 
+    # ---------------------------------------------------------- execution
+
     def _run(self, chunk_fn):
-        """Evaluate every chunk; threads pull chunk indices from one counter."""
+        """Evaluate every chunk with `chunk_fn`; add the results in chunk order.
+
+        ``chunk_fn(c, ws, slot)`` evaluates chunk `c` with the buffers of
+        workspace `ws`, writes its gradient into ``slot.grad`` and returns
+        its loss. Chunks go to the threads from one counter; slot ``c % R``
+        of a ring of ``R = 2 n_threads`` holds chunk c's result until it is
+        added to the totals, which happens strictly in chunk order (whichever
+        thread completes the next chunk in order adds every completed one
+        after it), so a thread waits only when the ring is full.
+        """
         n_chunks = len(self.bounds)
+        slots = self._slots
         if self._executor is None:
-            ws = self._workspaces[0]
+            ws, slot = self._workspaces[0], slots[0]
             for c in range(n_chunks):
-                chunk_fn(c, ws)
+                slot.loss = chunk_fn(c, ws, slot)
+                self._add(slot)
             return
-        counter = itertools.count()
+        n_slots = len(slots)
+        counter = itertools.count()  # next() on it is atomic under the GIL
+        turn = self._turn
+        state = {"next": 0, "failed": False}
+        ready = [False] * n_slots
 
         def work(ws):
-            for c in iter(counter.__next__, None):
-                if c >= n_chunks:
-                    return
-                chunk_fn(c, ws)
+            try:
+                for c in counter:
+                    if c >= n_chunks:
+                        return
+                    if c - state["next"] >= n_slots:
+                        with turn:
+                            while c - state["next"] >= n_slots and not state["failed"]:
+                                turn.wait()
+                    if state["failed"]:
+                        return
+                    slot = slots[c % n_slots]
+                    slot.loss = chunk_fn(c, ws, slot)
+                    with turn:
+                        ready[c % n_slots] = True
+                        while state["next"] < n_chunks and ready[state["next"] % n_slots]:
+                            self._add(slots[state["next"] % n_slots])
+                            ready[state["next"] % n_slots] = False
+                            state["next"] += 1
+                        turn.notify_all()
+            except BaseException:
+                with turn:
+                    state["failed"] = True
+                    turn.notify_all()
+                raise
 
         futures = [self._executor.submit(work, ws) for ws in self._workspaces[1:]]
-        work(self._workspaces[0])
+        try:
+            work(self._workspaces[0])
+        finally:
+            for f in futures:
+                f.exception()  # every worker has stopped before anything is raised
         for f in futures:
             f.result()
 
+    def _add(self, slot):
+        """Add a chunk's loss and gradient to the float64 totals."""
+        self._loss += slot.loss
+        np.add(self._grad, slot.grad, out=self._grad)
+
+    # ------------------------------------------------------------- passes
+
     def _forward(self, c, ws):
-        """Fill ws.Z with the activations of chunk c; return the logits."""
+        """Fill ``ws.Z`` with the activations of chunk `c`; return its logits."""
         Xc = self._X[c]
         m = Xc.shape[0]
         A = Xc
         last = len(self._coefs) - 1
+        activation = ACTIVATIONS[self.activation]
         for i, (W, b) in enumerate(zip(self._coefs, self._intercepts)):
             Z = ws.Z[i][:m]
             if i == 0 and self._sparse:
@@ -246,50 +390,79 @@ class Objective:
                 np.matmul(A, W, out=Z)
             Z += b
             if i < last:
-                ACTIVATIONS[self.activation](Z)
+                activation(Z)
             A = Z
         return A
 
-    def _chunk_loss_and_grad(self, c, ws):
-        logits = self._forward(c, ws)
-        m = logits.shape[0]
-        Yc = self._Y[c]
-        T = ws.T[:m]
-        G = ws.D[-1][:m]
-        # G = p - y and T = per-output loss, both from the logits.
-        if self.out_activation == "softmax" and logits.shape[1] > 1:
-            np.subtract(logits, logits.max(axis=1, keepdims=True), out=T)
-            np.exp(T, out=G)
-            norm = G.sum(axis=1, keepdims=True)
-            G /= norm
-            np.log(norm, out=norm)
-            T -= norm  # log softmax
-            T *= Yc
-            np.negative(T, out=T)
-        else:
-            np.logaddexp(0, logits, out=T)
-            np.multiply(Yc, logits, out=G)
-            T -= G
-            expit(logits, out=G)
-        G -= Yc
-        self._losses[c] = self._w64[c] @ T.sum(axis=1, dtype=np.float64)
-        G *= self._w[c]
-        self._backward(c, ws, G)
+    def _output_delta(self, c, ws, logits):
+        """The chunk's weighted loss; ``ws.D[-1]`` gets ``w (p - y)``.
 
-    def _backward(self, c, ws, D):
-        """Gradient of chunk c into its slot, from the output deltas D."""
+        Overwrites the logits.
+        """
+        m, k = logits.shape
+        w = self._w[c]
+        target = self._target[c]
+        G = ws.D[-1][:m]
+        if self._softmax:
+            # loss_i = log sum_k exp(t_ik) - t_i,y_i with t = a - max_k a.
+            shift, total = ws.rows[0, :m], ws.rows[1, :m]
+            if k <= 32:  # reducing along short rows is slow in numpy
+                np.maximum(logits[:, 0], logits[:, 1], out=shift)
+                for j in range(2, k):
+                    np.maximum(shift, logits[:, j], out=shift)
+            else:
+                logits.max(axis=1, out=shift)
+            logits -= shift[:, None]
+            np.exp(logits, out=G)
+            np.matmul(G, ws.ones[:k], out=total)
+            np.log(total, out=shift)
+            loss = float(np.dot(w, shift)) - float(np.vdot(target, logits))
+            np.divide(w, total, out=total)
+            G *= total[:, None]
+            G -= target  # target = w y
+            return loss
+        # Logistic outputs: u = (1 - 2 y) a, loss = softplus(u),
+        # p - y = (1 - 2 y) expit(u) = (1 - 2 y) (1 + tanh(u / 2)) / 2.
+        logits *= target
+        np.multiply(logits, 0.5, out=G)
+        np.tanh(G, out=G)
+        G += 1
+        G *= 0.5
+        G *= target
+        G *= w[:, None]
+        # softplus(u) = max(u, 0) + log1p(exp(-|u|)).
+        T = ws.scratch(m, k)
+        np.abs(logits, out=T)
+        np.negative(T, out=T)
+        np.exp(T, out=T)
+        np.log1p(T, out=T)
+        np.maximum(logits, 0, out=logits)
+        logits += T
+        np.matmul(w, logits, out=ws.out)
+        return float(ws.out.sum(dtype=np.float64))
+
+    def _backward(self, c, ws, D, slot):
+        """The chunk's gradient into ``slot.grad``, from the output deltas `D`."""
         Xc = self._X[c]
         m = D.shape[0]
-        grad_coefs, grad_intercepts = self._grad_views[c]
+        ones = ws.ones[:m]
+        derivative = DERIVATIVES[self.activation]
         for i in range(len(self._coefs) - 1, -1, -1):
             if i == 0 and self._sparse:
-                grad_coefs[0][...] = Xc.T @ D
+                slot.coefs[0][...] = Xc.T @ D
             else:
                 A = Xc if i == 0 else ws.Z[i - 1][:m]
-                np.matmul(A.T, D, out=grad_coefs[i])
-            D.sum(axis=0, out=grad_intercepts[i])
+                np.matmul(A.T, D, out=slot.coefs[i])
+            np.matmul(ones, D, out=slot.intercepts[i])
             if i > 0:
                 D_prev = ws.D[i - 1][:m]
                 np.matmul(D, self._coefs[i].T, out=D_prev)
-                DERIVATIVES[self.activation](ws.Z[i - 1][:m], D_prev)
+                Z_prev = ws.Z[i - 1][:m]
+                derivative(Z_prev, D_prev, ws.scratch(m, Z_prev.shape[1]))
                 D = D_prev
+
+    def _chunk_loss_and_grad(self, c, ws, slot):
+        logits = self._forward(c, ws)
+        loss = self._output_delta(c, ws, logits)
+        self._backward(c, ws, ws.D[-1][: logits.shape[0]], slot)
+        return loss

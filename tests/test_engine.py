@@ -1,0 +1,248 @@
+"""The engine's execution: chunks, threads, float32, memory, and the data it touches.
+
+Correctness only: the speed claims live in benchmarks/.
+"""
+
+import gc
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skmlp import BackpropMLPClassifier
+from skmlp._layout import Layout
+from skmlp._objective import (
+    AUTO_CHUNK_BYTES,
+    AUTO_MAX_ROWS,
+    Objective,
+    auto_batch_size,
+    chunk_bounds,
+)
+
+
+def make_problem(n_samples=300, n_features=7, n_outputs=3, hidden=(6, 5), seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    if n_outputs == 1:
+        Y = rng.randint(2, size=(n_samples, 1)).astype(float)
+    else:
+        Y = np.eye(n_outputs)[rng.randint(n_outputs, size=n_samples)]
+    layout = Layout((n_features, *hidden, n_outputs))
+    theta = layout.init(rng, init_epsilon=1.0)
+    sample_weight = rng.uniform(0, 2, size=n_samples)
+    return layout, X, Y, sample_weight, theta
+
+
+def evaluate(layout, X, Y, sample_weight, theta, **params):
+    params = {"alpha": 0.3, **params}
+    with Objective(layout, X, Y, sample_weight, **params) as objective:
+        objective.loss_and_grad(theta)  # a second call must give the same
+        return objective.loss_and_grad(theta)
+
+
+def assert_close(a, b, rtol):
+    (loss_a, grad_a), (loss_b, grad_b) = a, b
+    assert loss_a == pytest.approx(loss_b, rel=rtol, abs=0)
+    assert np.linalg.norm(grad_a - grad_b) <= rtol * np.linalg.norm(grad_b)
+
+
+CONFIGS = [
+    {"activation": "logistic", "out_activation": "logistic"},
+    {"activation": "tanh", "out_activation": "softmax"},
+    {"activation": "relu", "out_activation": "softmax"},
+    {"activation": "identity", "out_activation": "logistic"},
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_chunked_equals_unchunked(config, n_outputs):
+    layout, X, Y, sw, theta = make_problem(n_outputs=n_outputs)
+    whole = evaluate(layout, X, Y, sw, theta, batch_size=len(X), n_threads=1, **config)
+    for batch_size in [1, 2, 7, 64, 299, None, 1000]:
+        for n_threads in [1, 2]:
+            got = evaluate(
+                layout, X, Y, sw, theta, batch_size=batch_size, n_threads=n_threads, **config
+            )
+            assert_close(got, whole, rtol=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 16, 33, 100])
+def test_threads_do_not_change_a_bit(batch_size):
+    layout, X, Y, sw, theta = make_problem(n_samples=200)
+    loss, grad = evaluate(layout, X, Y, sw, theta, batch_size=batch_size, n_threads=1)
+    for n_threads in [2, 3, 4, 8]:
+        loss_t, grad_t = evaluate(
+            layout, X, Y, sw, theta, batch_size=batch_size, n_threads=n_threads
+        )
+        assert loss_t == loss
+        assert np.array_equal(grad_t, grad)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("n_outputs", [1, 4])
+def test_float32_agrees_with_float64(config, n_outputs):
+    layout, X, Y, sw, theta = make_problem(n_samples=500, n_outputs=n_outputs)
+    exact = evaluate(layout, X, Y, sw, theta, **config)
+    single = evaluate(layout, X.astype(np.float32), Y, sw, theta, **config)
+    assert isinstance(single[0], float)
+    assert single[1].dtype == np.float64
+    assert_close(single, exact, rtol=1e-4)
+
+
+def test_float32_data_run_in_float32():
+    layout, X, Y, _, _ = make_problem()
+    with Objective(layout, X.astype(np.float32), Y) as objective:
+        assert objective.dtype == np.float32
+    with Objective(layout, X, Y) as objective:
+        assert objective.dtype == np.float64
+
+
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_sparse_equals_dense(out_activation):
+    layout, X, Y, sw, theta = make_problem()
+    X[np.abs(X) < 1] = 0
+    dense = evaluate(layout, X, Y, sw, theta, out_activation=out_activation, batch_size=64)
+    for fmt in (sp.csr_matrix, sp.csc_matrix, sp.csr_array):
+        sparse = evaluate(
+            layout, fmt(X), Y, sw, theta, out_activation=out_activation, batch_size=64
+        )
+        assert_close(sparse, dense, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_extreme_logits_give_finite_loss_without_warnings(dtype, out_activation):
+    # pytest turns warnings into errors: an overflow in exp or log(0) fails here.
+    layout, X, Y, sw, theta = make_problem()
+    loss, grad = evaluate(
+        layout, 1e4 * X.astype(dtype), Y, sw, 100 * theta, out_activation=out_activation
+    )
+    assert np.isfinite(loss) and loss > 0
+    assert np.all(np.isfinite(grad))
+
+
+def test_second_evaluation_allocates_nothing_per_sample():
+    n_samples, hidden = 40_000, 25
+    layout, X, Y, _, theta = make_problem(n_samples=n_samples, n_features=20, hidden=(hidden,))
+    with Objective(layout, X, Y, batch_size=4096, n_threads=2) as objective:
+        objective.loss_and_grad(theta)
+        tracemalloc.start()
+        try:
+            objective.loss_and_grad(theta)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # One layer of activations for all rows would be n_samples * hidden * 8.
+    assert peak < n_samples * hidden * 8 / 50
+
+
+def test_workspace_memory_is_bounded_by_batch_size():
+    layout, X, Y, _, _ = make_problem(n_samples=5000, n_features=20, hidden=(30,))
+    with Objective(layout, X, Y, batch_size=100, n_threads=2) as objective:
+        buffers = sum(
+            a.nbytes for ws in objective._workspaces for a in [*ws.Z, *ws.D, ws._scratch]
+        )
+    assert buffers <= 2 * 100 * (2 * (30 + 3) + 30) * 8
+
+
+def test_auto_batch_size():
+    for n_samples, sizes, itemsize in [
+        (1, (3, 2, 1), 8),
+        (150, (4, 25, 3), 8),
+        (1797, (64, 25, 10), 8),
+        (5000, (400, 25, 10), 8),
+        (200_000, (400, 25, 10), 4),
+        (100_000, (400, 100, 100, 10), 8),
+        (50_000, (10_000, 25, 10), 8),
+    ]:
+        batch_size = auto_batch_size(n_samples, sizes, itemsize)
+        bounds = chunk_bounds(n_samples, batch_size)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n_samples
+        assert 1 <= batch_size <= max(AUTO_MAX_ROWS, 1)
+        row_bytes = itemsize * (sizes[0] + 2 * sum(sizes[1:]) + max(sizes[1:]))
+        assert batch_size == 1 or batch_size * row_bytes <= 1.01 * AUTO_CHUNK_BYTES
+        # balanced chunks: the last one is not much shorter than the others
+        assert bounds[-1][1] - bounds[-1][0] > batch_size - len(bounds)
+    # Small problems are one chunk; a large one is split for the threads.
+    assert auto_batch_size(150, (4, 25, 3)) == 150
+    assert len(chunk_bounds(5000, auto_batch_size(5000, (400, 25, 10)))) % 4 == 0
+
+
+def test_an_error_in_a_thread_propagates_and_the_objective_recovers(monkeypatch):
+    layout, X, Y, sw, theta = make_problem(n_samples=200)
+    with Objective(layout, X, Y, sw, batch_size=10, n_threads=3) as objective:
+        expected = objective.loss_and_grad(theta)
+        right = Objective._output_delta
+
+        def fail_on_chunk_7(self, c, ws, logits):
+            if c == 7:
+                raise FloatingPointError("chunk 7")
+            return right(self, c, ws, logits)
+
+        monkeypatch.setattr(Objective, "_output_delta", fail_on_chunk_7)
+        with pytest.raises(FloatingPointError, match="chunk 7"):
+            objective.loss_and_grad(theta)
+        monkeypatch.setattr(Objective, "_output_delta", right)
+        loss, grad = objective.loss_and_grad(theta)
+    assert loss == expected[0]
+    assert np.array_equal(grad, expected[1])
+
+
+def test_close_drops_the_data():
+    layout, X, Y, sw, theta = make_problem()
+    objective = Objective(layout, X, Y, sw, n_threads=2, batch_size=50)
+    objective.loss_and_grad(theta)
+    ref = weakref.ref(X)
+    objective.close()
+    del X
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_reads_a_read_only_memmap(tmp_path, dtype):
+    _, X, Y, _, _ = make_problem(n_samples=400)
+    y = Y.argmax(axis=1)
+    path = tmp_path / "X.dat"
+    X.astype(dtype).tofile(path)
+    X_map = np.memmap(path, dtype=dtype, mode="r", shape=X.shape)
+    clf = BackpropMLPClassifier(max_iter=20, batch_size=64, random_state=0)
+    with pytest.warns(Warning):  # not converged in 20 iterations
+        clf.fit(X_map, y)
+    reference = BackpropMLPClassifier(max_iter=20, batch_size=64, random_state=0)
+    with pytest.warns(Warning):
+        reference.fit(X.astype(dtype), y)
+    np.testing.assert_array_equal(clf.coefs_[0], reference.coefs_[0])
+    np.testing.assert_array_equal(np.asarray(X_map), X.astype(dtype))
+
+
+def test_fit_does_not_write_to_or_keep_X():
+    _, X, Y, _, _ = make_problem(n_samples=400)
+    y = Y.argmax(axis=1)
+    X.flags.writeable = False
+    before = X.copy()
+    ref = weakref.ref(X)
+    clf = BackpropMLPClassifier(max_iter=5, batch_size=50, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(X, before)
+    del X
+    gc.collect()
+    assert ref() is None, gc.get_referrers(ref())
+
+
+@pytest.mark.parametrize("solver", ["tnc", "newton-cg", "trust-ncg", "trust-krylov"])
+def test_float32_upcast_for_solvers_that_need_float64(solver):
+    # Their finite-difference curvature (and TNC's line search) drown in the
+    # rounding noise of a float32 gradient: they train in float64.
+    _, X, Y, _, _ = make_problem(n_samples=50)
+    y = Y.argmax(axis=1)
+    problem = BackpropMLPClassifier(solver=solver)._training_problem(X.astype(np.float32), y)
+    with problem.objective as objective:
+        assert objective.dtype == np.float64
+    problem = BackpropMLPClassifier(solver="lbfgs")._training_problem(X.astype(np.float32), y)
+    with problem.objective as objective:
+        assert objective.dtype == np.float32
