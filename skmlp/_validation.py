@@ -1,0 +1,166 @@
+"""Consistency checks of a fitted estimator's stored state.
+
+A fitted :class:`~skmlp.BackpropMLPClassifier` keeps its parameters in one
+flat vector ``_theta`` laid out by ``_layer_sizes`` (:class:`~skmlp._layout.Layout`)
+and maps its output units to ``classes_`` through ``_label_binarizer``. A
+model loaded from a damaged or hand-edited file (pickle, joblib, skops) can
+carry arrays that disagree with each other; predicting with them would end
+in a numpy reshape or broadcasting error from deep inside the forward pass.
+:func:`check_parameters` finds such states first and names what disagrees.
+"""
+
+from numbers import Integral
+
+import numpy as np
+
+from ._activations import ACTIVATIONS
+from ._layout import Layout
+
+_OUT_ACTIVATIONS = ("logistic", "softmax")
+
+
+def _damaged(what):
+    return ValueError(
+        f"This BackpropMLPClassifier's stored state is inconsistent: {what}. "
+        "The model was probably loaded from a damaged or edited file; refit it."
+    )
+
+
+def _check_layer_sizes(layer_sizes):
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+        raise _damaged(f"_layer_sizes must be a sequence of integers, got {layer_sizes!r}")
+    sizes = list(layer_sizes)
+    if len(sizes) < 2 or not all(
+        isinstance(s, Integral) and not isinstance(s, (bool, np.bool_)) and s > 0 for s in sizes
+    ):
+        raise _damaged(
+            "_layer_sizes must hold at least 2 positive integers (input and "
+            f"output units), got {layer_sizes!r}"
+        )
+    return tuple(int(s) for s in sizes)
+
+
+def _check_theta(theta, layout):
+    if not isinstance(theta, np.ndarray):
+        raise _damaged(f"_theta must be a numpy array, got {type(theta).__name__}")
+    if theta.dtype != np.float64:
+        raise _damaged(f"_theta must have dtype float64, got {theta.dtype}")
+    if theta.ndim != 1:
+        raise _damaged(f"_theta must be 1-D, got shape {theta.shape}")
+    if theta.size != layout.n_params:
+        raise _damaged(
+            f"_theta has {theta.size} elements but layer sizes {layout.layer_sizes} "
+            f"need {layout.n_params}"
+        )
+    if not np.isfinite(theta).all():
+        raise _damaged(f"_theta contains {int(np.sum(~np.isfinite(theta)))} non-finite values")
+
+
+def _check_classes(estimator, n_outputs):
+    classes = estimator.classes_
+    if not isinstance(classes, np.ndarray) or classes.ndim != 1:
+        raise _damaged(f"classes_ must be a 1-D array, got {type(classes).__name__}")
+    binarizer = getattr(estimator, "_label_binarizer", None)
+    binarizer_classes = getattr(binarizer, "classes_", None)
+    y_type = getattr(binarizer, "y_type_", None)
+    if binarizer_classes is None or y_type is None:
+        raise _damaged("_label_binarizer is missing or not fitted")
+    if len(binarizer_classes) != len(classes) or not np.array_equal(binarizer_classes, classes):
+        raise _damaged(
+            f"classes_ {classes!r} differ from the label binarizer's classes {binarizer_classes!r}"
+        )
+    if len(classes) < 2:
+        raise _damaged(f"classes_ must hold at least 2 labels, got {len(classes)}")
+    if y_type == "multilabel-indicator":
+        expected = len(classes)
+        rule = f"{len(classes)} labels (multilabel) need {expected}"
+    else:
+        expected = 1 if len(classes) == 2 else len(classes)
+        rule = f"{len(classes)} classes need {expected}"
+    if n_outputs != expected:
+        raise _damaged(f"the network has {n_outputs} output units but {rule}")
+
+
+def check_parameters(estimator):
+    """Check that a fitted estimator's stored parameters fit together.
+
+    Verifies that ``_layer_sizes`` are at least two positive integers, the
+    first equal to ``n_features_in_`` (and to the length of
+    ``feature_names_in_`` when present); that ``_theta`` is a 1-D, finite
+    float64 array of exactly ``Layout(_layer_sizes).n_params`` elements; that
+    ``classes_`` is a 1-D array of at least two labels equal to the label
+    binarizer's, with as many output units as they need (one for two
+    classes, one per class or label otherwise); that ``n_layers_``,
+    ``n_outputs_``, ``out_activation_`` and ``activation`` are consistent and
+    valid.
+
+    Call it after :func:`~sklearn.utils.validation.check_is_fitted`.
+
+    Parameters
+    ----------
+    estimator : BackpropMLPClassifier
+        A fitted estimator.
+
+    Returns
+    -------
+    layout : Layout
+        The layout of ``estimator._theta``.
+
+    Raises
+    ------
+    ValueError
+        Naming the first inconsistency found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmlp import BackpropMLPClassifier
+    >>> from skmlp._validation import check_parameters
+    >>> clf = BackpropMLPClassifier.from_thetas([np.zeros((1, 3))], classes=[0, 1])
+    >>> check_parameters(clf).layer_sizes
+    (2, 1)
+    >>> clf._theta = clf._theta[:-1]
+    >>> check_parameters(clf)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: This BackpropMLPClassifier's stored state is inconsistent: _theta has 2 ...
+    """
+    missing = [
+        name
+        for name in ("_theta", "_layer_sizes", "_label_binarizer", "classes_", "n_features_in_")
+        if not hasattr(estimator, name)
+    ]
+    if missing:
+        raise _damaged(f"the fitted attributes {missing} are missing")
+
+    layer_sizes = _check_layer_sizes(estimator._layer_sizes)
+    n_features = estimator.n_features_in_
+    if not isinstance(n_features, Integral) or layer_sizes[0] != n_features:
+        raise _damaged(
+            f"the network has {layer_sizes[0]} input units but n_features_in_ is {n_features!r}"
+        )
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and len(names) != n_features:
+        raise _damaged(
+            f"feature_names_in_ has {len(names)} names but n_features_in_ is {n_features}"
+        )
+    layout = Layout(layer_sizes)
+    _check_theta(estimator._theta, layout)
+    _check_classes(estimator, layer_sizes[-1])
+
+    for name, expected in (("n_layers_", layout.n_layers), ("n_outputs_", layer_sizes[-1])):
+        value = getattr(estimator, name, expected)
+        if value != expected:
+            raise _damaged(f"{name} is {value!r} but _layer_sizes {layer_sizes} give {expected}")
+    out_activation = getattr(estimator, "out_activation_", None)
+    if out_activation not in _OUT_ACTIVATIONS:
+        raise _damaged(
+            f"out_activation_ must be one of {_OUT_ACTIVATIONS}, got {out_activation!r}"
+        )
+    if out_activation == "softmax" and layer_sizes[-1] == 1:
+        raise _damaged("out_activation_ is 'softmax' but the network has one output unit")
+    if estimator.activation not in ACTIVATIONS:
+        raise _damaged(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {estimator.activation!r}"
+        )
+    return layout
