@@ -32,13 +32,17 @@ shared counter and run their BLAS calls single-threaded (numpy releases the
 GIL); each chunk's loss and gradient are added to the float64 totals strictly
 in chunk order, so the result depends on `batch_size` but never on the number
 of threads. During an evaluation BLAS is limited to one thread: the chunks
-are the parallelism, and spinning BLAS workers would compete with them.
+are the parallelism, and spinning BLAS workers would compete with them. By
+default an evaluation uses the threads only while that is faster than the
+calling thread alone (see `Objective`'s `n_threads`).
 """
 
 import functools
 import itertools
 import os
 import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -59,6 +63,14 @@ AUTO_CHUNK_BYTES = 8 << 20
 AUTO_MAX_ROWS = 4096
 AUTO_CHUNK_MULTIPLE = 4
 AUTO_MIN_CHUNK_WORK = 4_000_000
+
+# n_threads=None: the first ADAPT_PROBES evaluations run on the threads, the
+# next ADAPT_PROBES on the calling thread alone; afterwards each evaluation
+# takes the way whose best time among its last ADAPT_RECENT was shorter, and
+# every ADAPT_EVERY-th evaluation tries the other way to follow changing load.
+ADAPT_PROBES = 3
+ADAPT_RECENT = 4
+ADAPT_EVERY = 16
 
 
 def available_cpus():
@@ -184,8 +196,11 @@ class Objective:
         Rows per chunk; None picks one from the data's shape
         (:func:`auto_batch_size`). The result depends on it only by rounding.
     n_threads : int or None
-        Threads evaluating chunks, the caller's included; None uses the
-        available CPUs. The result does not depend on it.
+        Threads evaluating chunks, the caller's included. None: the
+        available CPUs, but each evaluation runs either on all of them or on
+        the calling thread alone, whichever has lately been faster (on a
+        loaded machine a descheduled worker can make a threaded evaluation
+        wait a whole scheduler tick). The result does not depend on it.
 
     Notes
     -----
@@ -221,8 +236,12 @@ class Objective:
             batch_size = auto_batch_size(n_samples, layout.layer_sizes, self.dtype.itemsize)
         self.batch_size = int(batch_size)
         self.bounds = chunk_bounds(n_samples, self.batch_size)
+        adaptive = n_threads is None
         n_threads = available_cpus() if n_threads is None else int(n_threads)
         self.n_threads = max(1, min(n_threads, len(self.bounds)))
+        self._adaptive = adaptive and self.n_threads > 1
+        self._recent = {True: deque(maxlen=ADAPT_RECENT), False: deque(maxlen=ADAPT_RECENT)}
+        self.n_threaded_evaluations = 0
 
         self._sparse = sp.issparse(X)
         if self._sparse:
@@ -297,8 +316,12 @@ class Objective:
         self._theta[...] = theta
         self._loss = 0.0
         self._grad[...] = 0.0
+        threaded = self._threaded()
+        start = time.perf_counter()
         with _blas_controller().limit(limits=1, user_api="blas"):
-            self._run(self._chunk_loss_and_grad)
+            self._run(self._chunk_loss_and_grad, threaded)
+        self._recent[threaded].append(time.perf_counter() - start)
+        self.n_threaded_evaluations += threaded
         n_coefs = self.layout.n_coefs
         loss = self._loss + self.penalty(theta)
         grad = self._grad.copy()
@@ -308,7 +331,19 @@ class Objective:
 
     # ---------------------------------------------------------- execution
 
-    def _run(self, chunk_fn):
+    def _threaded(self):
+        """Whether the next evaluation uses the worker threads."""
+        if self._executor is None:
+            return False
+        if not self._adaptive:
+            return True
+        k = self.n_evaluations
+        if k < 2 * ADAPT_PROBES:
+            return k < ADAPT_PROBES
+        _, best = min((min(times), threaded) for threaded, times in self._recent.items())
+        return best != (k % ADAPT_EVERY == 0)
+
+    def _run(self, chunk_fn, threaded=True):
         """Evaluate every chunk with `chunk_fn`; add the results in chunk order.
 
         ``chunk_fn(c, ws, slot)`` evaluates chunk `c` with the buffers of
@@ -317,11 +352,13 @@ class Objective:
         of a ring of ``R = 2 n_threads`` holds chunk c's result until it is
         added to the totals, which happens strictly in chunk order (whichever
         thread completes the next chunk in order adds every completed one
-        after it), so a thread waits only when the ring is full.
+        after it), so a thread waits only when the ring is full. With
+        ``threaded=False`` the calling thread evaluates every chunk, in the
+        same order, with the same result.
         """
         n_chunks = len(self.bounds)
         slots = self._slots
-        if self._executor is None:
+        if not threaded or self._executor is None:
             ws, slot = self._workspaces[0], slots[0]
             for c in range(n_chunks):
                 slot.loss = chunk_fn(c, ws, slot)

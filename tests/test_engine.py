@@ -81,6 +81,20 @@ def test_threads_do_not_change_a_bit(batch_size):
         assert np.array_equal(grad_t, grad)
 
 
+def test_adaptive_threading_gives_the_same_result_either_way():
+    layout, X, Y, sw, theta = make_problem(n_samples=200)
+    with Objective(layout, X, Y, sw, batch_size=20, n_threads=1) as objective:
+        expected = objective.loss_and_grad(theta)
+    with Objective(layout, X, Y, sw, batch_size=20) as objective:
+        results = [objective.loss_and_grad(theta) for _ in range(40)]
+        if objective.n_threads > 1:
+            # Probes both ways, then tries the other way now and then.
+            assert 3 <= objective.n_threaded_evaluations <= 37
+    for loss, grad in results:
+        assert loss == expected[0]
+        assert np.array_equal(grad, expected[1])
+
+
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("n_outputs", [1, 4])
 def test_float32_agrees_with_float64(config, n_outputs):

@@ -1,0 +1,368 @@
+"""Fit time of skmlp next to MLPClassifier(solver="lbfgs"), and the BLAS floor.
+
+Usage::
+
+    python benchmarks/bench_fit.py [--repeats 5] [--quick]
+
+Two problems: ``make_classification`` (5000 training rows, 400 features, 10
+classes, network 400-25-10) and the standardized digits (64-25-10). Every
+method starts from the same initial weights (skmlp's draw, copied into
+MLPClassifier through its warm start) and runs 100 L-BFGS iterations (`tol`
+tiny so that none stops early), alpha=1, logistic hidden units:
+
+(a) MLPClassifier, BLAS with its default number of threads;
+(b) MLPClassifier under ``threadpool_limits(1)``;
+(c) skmlp float64 and (d) skmlp float32, both with ``out_activation="softmax"``:
+    the same J as MLPClassifier (multinomial cross-entropy + alpha/(2n)
+    ||W||^2), so the final losses are comparable;
+then skmlp with its default output (one sigmoid per class, the course's J),
+and skmlp float64 unchunked (``batch_size=n``) as the reference loss for the
+chunked evaluation.
+
+The floor is the time of the two products a fit cannot avoid, ``X @ W1`` and
+``X.T @ D1``, at their best BLAS thread count (1 or all CPUs). "fit ms/eval"
+is the fit time divided by the number of objective evaluations (it includes
+validation and the optimizer's own work); "objective ms/eval" the time spent
+inside the objective (loss and gradient) per evaluation, which is what the
+floor bounds (the float64 floor for MLPClassifier and skmlp float64, the
+float32 floor for skmlp float32). Each row's time is the median over `--repeats`
+fits; the methods are interleaved within each repeat so that a noisy
+neighbour slows them alike. Peak memory is tracemalloc's peak during one
+extra fit (numpy buffers and Python objects; not BLAS-internal buffers).
+Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import scipy
+import sklearn
+import threadpoolctl
+from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from skmlp import BackpropMLPClassifier
+from skmlp._layout import Layout
+from skmlp._objective import Objective
+
+TOL = 1e-12  # nobody stops before max_iter
+
+
+def machine_description():
+    """Markdown lines: CPUs, CPU model, library versions, BLAS."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    lines = [
+        f"- CPUs: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}), {model}",
+        f"- Python {platform.python_version()}, numpy {np.__version__}, scipy "
+        f"{scipy.__version__}, scikit-learn {sklearn.__version__}, "
+        f"threadpoolctl {threadpoolctl.__version__}",
+    ]
+    for info in threadpoolctl.threadpool_info():
+        lines.append(
+            f"- {info['user_api']}: {info['internal_api']} {info.get('version')} "
+            f"({info.get('architecture', '-')}, {info['num_threads']} threads) "
+            f"{os.path.basename(info['filepath'])}"
+        )
+    env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_"))}
+    lines.append(f"- environment: {env or 'no OPENBLAS_*/OMP_*/MKL_* variables'}")
+    return lines
+
+
+def problems(quick):
+    """(name, X_train, X_test, y_train, y_test, hidden) for each benchmark problem."""
+    X, y = make_classification(
+        n_samples=6000,
+        n_features=400,
+        n_informative=40,
+        n_classes=10,
+        random_state=0,
+    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=1000, random_state=0)
+    yield "classification 5000x400, 400-25-10", X_train, X_test, y_train, y_test, (25,)
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    yield "digits 1347x64 (standardized), 64-25-10", X_train, X_test, y_train, y_test, (25,)
+
+
+class MLPMethod:
+    """MLPClassifier from given initial weights, counting its evaluations."""
+
+    def __init__(self, label, coefs, intercepts, max_iter, one_thread):
+        self.label, self.one_thread = label, one_thread
+        self.coefs, self.intercepts, self.max_iter = coefs, intercepts, max_iter
+
+    def fit(self, X, y):
+        hidden = tuple(c.shape[1] for c in self.coefs[:-1])
+        mlp = MLPClassifier(
+            hidden,
+            activation="logistic",
+            solver="lbfgs",
+            alpha=1.0,
+            max_iter=1,
+            tol=TOL,
+            max_fun=10**6,
+            random_state=0,
+            warm_start=True,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            mlp.fit(X[:50], y[:50])  # sets up the label binarizer; weights replaced next
+            mlp.coefs_ = [c.copy() for c in self.coefs]
+            mlp.intercepts_ = [b.copy() for b in self.intercepts]
+            mlp.max_iter = self.max_iter
+            n_fun, inside = [0], [0.0]
+            loss_grad = mlp._loss_grad_lbfgs
+
+            def counting(*args, **kwargs):
+                start = time.perf_counter()
+                result = loss_grad(*args, **kwargs)
+                inside[0] += time.perf_counter() - start
+                n_fun[0] += 1
+                return result
+
+            mlp._loss_grad_lbfgs = counting
+            limits = threadpool_limits(1) if self.one_thread else threadpool_limits(None)
+            with limits:
+                start = time.perf_counter()
+                mlp.fit(X, y)
+                seconds = time.perf_counter() - start
+        return seconds, inside[0], mlp.n_iter_, n_fun[0], float(mlp.loss_), mlp
+
+
+class SkmlpMethod:
+    """BackpropMLPClassifier from the same initial weights."""
+
+    def __init__(self, label, coefs, intercepts, max_iter, dtype, out_activation, batch_size):
+        self.label, self.dtype = label, dtype
+        self.thetas = Layout([coefs[0].shape[0], *(c.shape[1] for c in coefs)]).to_thetas(
+            np.concatenate([c.ravel() for c in coefs] + list(intercepts))
+        )
+        self.params = {
+            "out_activation": out_activation,
+            "alpha": 1.0,
+            "max_iter": max_iter,
+            "tol": TOL,
+            "max_fun": 10**6,
+            "batch_size": batch_size,
+            "warm_start": True,
+        }
+
+    def fit(self, X, y):
+        X = X.astype(self.dtype)
+        params = dict(self.params)
+        if params["batch_size"] == "n":  # one chunk: the unchunked reference
+            params["batch_size"] = X.shape[0]
+        clf = BackpropMLPClassifier.from_thetas(self.thetas, np.unique(y), **params)
+        inside = [0.0]
+        loss_and_grad = Objective.loss_and_grad
+
+        def timed(objective, theta):
+            start = time.perf_counter()
+            result = loss_and_grad(objective, theta)
+            inside[0] += time.perf_counter() - start
+            return result
+
+        Objective.loss_and_grad = timed
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                start = time.perf_counter()
+                clf.fit(X, y)
+                seconds = time.perf_counter() - start
+        finally:
+            Objective.loss_and_grad = loss_and_grad
+        return seconds, inside[0], clf.n_iter_, clf.n_fun_, float(clf.loss_), clf
+
+
+def floor_times(X, W1, times, n_products=10):
+    """Append seconds of ``X @ W1`` plus ``X.T @ D1`` to ``times[n_threads]``."""
+    rng = np.random.default_rng(0)
+    D1 = rng.normal(size=(X.shape[0], W1.shape[1])).astype(X.dtype) / X.shape[0]
+    Z = np.empty((X.shape[0], W1.shape[1]), X.dtype)
+    G = np.empty_like(W1)
+    for n_threads in sorted({1, len(os.sched_getaffinity(0))}):
+        with threadpool_limits(n_threads, "blas"):
+            for _ in range(n_products):
+                start = time.perf_counter()
+                np.matmul(X, W1, out=Z)
+                np.matmul(X.T, D1, out=G)
+                times.setdefault(n_threads, []).append(time.perf_counter() - start)
+
+
+def best_floor(times):
+    """(median ms, n_threads) at the best thread count."""
+    medians = {n: 1e3 * statistics.median(t) for n, t in times.items()}
+    n_threads = min(medians, key=medians.get)
+    return medians[n_threads], n_threads
+
+
+def peak_memory_mb(method, X, y):
+    tracemalloc.start()
+    try:
+        method.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / 2**20
+
+
+def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
+    n_classes = len(np.unique(y_train))
+    layout = Layout((X_train.shape[1], *hidden, n_classes))
+    theta0 = layout.init(np.random.RandomState(0))
+    coefs = [c.copy() for c in layout.coefs(theta0)]
+    intercepts = [b.copy() for b in layout.intercepts(theta0)]
+    methods = [
+        MLPMethod("(a) MLPClassifier, default BLAS threads", coefs, intercepts, max_iter, False),
+        MLPMethod("(b) MLPClassifier, threadpool_limits(1)", coefs, intercepts, max_iter, True),
+        SkmlpMethod(
+            "(c) skmlp float64, softmax", coefs, intercepts, max_iter, np.float64, "softmax", None
+        ),
+        SkmlpMethod(
+            "(d) skmlp float32, softmax", coefs, intercepts, max_iter, np.float32, "softmax", None
+        ),
+        SkmlpMethod(
+            "skmlp float64, softmax, unchunked",
+            coefs,
+            intercepts,
+            max_iter,
+            np.float64,
+            "softmax",
+            "n",
+        ),
+        SkmlpMethod(
+            "skmlp float64, default (logistic outputs)",
+            coefs,
+            intercepts,
+            max_iter,
+            np.float64,
+            "logistic",
+            None,
+        ),
+        SkmlpMethod(
+            "skmlp float32, default (logistic outputs)",
+            coefs,
+            intercepts,
+            max_iter,
+            np.float32,
+            "logistic",
+            None,
+        ),
+    ]
+    times = {m.label: [] for m in methods}
+    inside = {m.label: [] for m in methods}
+    results = {}
+    floor_data = {
+        dtype: (np.ascontiguousarray(X_train, dtype=dtype), coefs[0].astype(dtype))
+        for dtype in (np.float64, np.float32)
+    }
+    floor_runs = {dtype: {} for dtype in floor_data}
+    load_before = os.getloadavg()[0]
+    for m in methods:  # warm-up: imports, BLAS threads, page faults
+        m.fit(X_train, y_train)
+    for _ in range(repeats):
+        for m in methods:
+            seconds, seconds_inside, n_iter, n_fun, loss, model = m.fit(X_train, y_train)
+            times[m.label].append(seconds)
+            inside[m.label].append(seconds_inside)
+            results[m.label] = (n_iter, n_fun, loss, model)
+        for dtype, (X_floor, W1) in floor_data.items():
+            floor_times(X_floor, W1, floor_runs[dtype])
+    floors = {dtype: best_floor(t) for dtype, t in floor_runs.items()}
+
+    print(f"\n### {name}\n")
+    print(
+        f"{max_iter} L-BFGS iterations, median of {repeats} fits; 1-minute load "
+        f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after.\n"
+    )
+    for dtype, (ms, n_threads) in floors.items():
+        print(
+            f"- floor {np.dtype(dtype).name}: X @ W1 + X.T @ D1 = {ms:.2f} ms "
+            f"(best at {n_threads} BLAS thread{'s' if n_threads > 1 else ''})"
+        )
+    print()
+    print(
+        "| method | fit s | iters | evals | fit ms/eval | objective ms/eval "
+        "| objective / floor | final loss | held-out acc | peak MB | time (a)/x | time (b)/x |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    median = {label: statistics.median(t) for label, t in times.items()}
+    ref_a, ref_b = median[methods[0].label], median[methods[1].label]
+    for m in methods:
+        n_iter, n_fun, loss, model = results[m.label]
+        X_test_m = X_test.astype(getattr(m, "dtype", np.float64))
+        accuracy = model.score(X_test_m, y_test)
+        ms_eval = 1e3 * median[m.label] / n_fun
+        ms_objective = 1e3 * statistics.median(inside[m.label]) / n_fun
+        dtype = getattr(m, "dtype", np.float64)
+        vs_floor = ms_objective / floors[dtype][0]
+        peak = peak_memory_mb(m, X_train, y_train)
+        print(
+            f"| {m.label} | {median[m.label]:.3f} | {n_iter} | {n_fun} | {ms_eval:.2f} | "
+            f"{ms_objective:.2f} | {vs_floor:.2f} | {loss:.10f} | {100 * accuracy:.2f}% | "
+            f"{peak:.1f} | "
+            f"{ref_a / median[m.label]:.2f} | {ref_b / median[m.label]:.2f} |"
+        )
+    loss = {label: r[2] for label, r in results.items()}
+    c, d = methods[2].label, methods[3].label
+    unchunked = methods[4].label
+    at_start = {}
+    Y = LabelBinarizer().fit_transform(y_train)
+    for dtype in (np.float64, np.float32):
+        with Objective(layout, X_train.astype(dtype), Y, out_activation="softmax") as objective:
+            at_start[dtype] = objective.loss_and_grad(theta0)
+    (loss64, grad64), (loss32, grad32) = at_start[np.float64], at_start[np.float32]
+    print()
+    print(
+        f"- float32 vs float64 objective at the initial weights: loss relative "
+        f"difference {abs(loss32 - loss64) / loss64:.1e}, gradient "
+        f"{np.linalg.norm(grad32 - grad64) / np.linalg.norm(grad64):.1e} (norm-relative)"
+    )
+    print(
+        f"- chunked vs unchunked float64 final loss: relative difference "
+        f"{abs(loss[c] - loss[unchunked]) / loss[unchunked]:.1e}"
+    )
+    print(
+        f"- float32 vs float64 final loss: relative difference "
+        f"{abs(loss[d] - loss[c]) / loss[c]:.1e}"
+    )
+    print(
+        f"- MLPClassifier vs skmlp float64 final loss: relative difference "
+        f"{abs(loss[methods[1].label] - loss[c]) / loss[c]:.1e}"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fits per method (median)")
+    parser.add_argument("--quick", action="store_true", help="2 repeats of 20 iterations")
+    args = parser.parse_args()
+    repeats, max_iter = (2, 20) if args.quick else (args.repeats, 100)
+    print("## bench_fit\n")
+    print("\n".join(machine_description()))
+    for problem in problems(args.quick):
+        run(*problem, repeats=repeats, max_iter=max_iter)
+
+
+if __name__ == "__main__":
+    main()

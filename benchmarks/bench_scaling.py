@@ -1,0 +1,149 @@
+"""How the engine scales: time per evaluation over n_samples, and memory of a big fit.
+
+Usage::
+
+    python benchmarks/bench_scaling.py [--repeats 5] [--quick]
+
+1. Time of one objective evaluation (loss and gradient) for n_samples in
+   {1k, 5k, 20k, 100k} (400 features, 10 classes) and hidden layers (25,),
+   (100,) and (100, 100), float64 and float32, automatic batch_size and
+   threads; the median of `--repeats` evaluations after a warm-up. The slope
+   of log(time) against log(n) is 1 for a linear cost; "us/row" is the
+   least-squares slope of time against n.
+2. Peak memory of a fit (3 L-BFGS iterations) on 200,000 x 400 float32 rows
+   with batch_size=4096, in a fresh subprocess so that the peak is that
+   fit's: the peak resident set (ru_maxrss) minus the resident set before X
+   was made, next to the size of X.
+
+Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+from skmlp._layout import Layout
+from skmlp._objective import Objective
+
+SIZES = (1_000, 5_000, 20_000, 100_000)
+NETWORKS = ((25,), (100,), (100, 100))
+N_FEATURES, N_CLASSES = 400, 10
+
+
+def time_per_evaluation(X, Y, hidden, repeats):
+    layout = Layout((X.shape[1], *hidden, Y.shape[1]))
+    theta = layout.init(np.random.RandomState(0))
+    with Objective(layout, X, Y, out_activation="softmax") as objective:
+        objective.loss_and_grad(theta)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            objective.loss_and_grad(theta)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), objective.batch_size, len(objective.bounds)
+
+
+def scaling_table(repeats, sizes):
+    rng = np.random.default_rng(0)
+    X_all = rng.standard_normal((max(sizes), N_FEATURES))
+    Y_all = np.eye(N_CLASSES)[rng.integers(N_CLASSES, size=max(sizes))]
+    print("### Time per evaluation\n")
+    print(
+        "| network | dtype | "
+        + " | ".join(f"n={n:,} ms" for n in sizes)
+        + " | log-log slope | us/row | chunks at largest n |"
+    )
+    print("|---|---|" + "---|" * len(sizes) + "---|---|---|")
+    for hidden in NETWORKS:
+        for dtype in (np.float64, np.float32):
+            times, chunks = [], ""
+            for n in sizes:
+                X = np.ascontiguousarray(X_all[:n], dtype=dtype)
+                seconds, batch_size, n_chunks = time_per_evaluation(X, Y_all[:n], hidden, repeats)
+                times.append(seconds)
+                chunks = f"{n_chunks} x {batch_size} rows"
+            n = np.array(sizes, dtype=float)
+            t = np.array(times)
+            loglog = np.polyfit(np.log(n), np.log(t), 1)[0]
+            per_row = np.polyfit(n, t, 1)[0]
+            print(
+                f"| {hidden} | {np.dtype(dtype).name} | "
+                + " | ".join(f"{1e3 * s:.2f}" for s in times)
+                + f" | {loglog:.2f} | {1e6 * per_row:.3f} | {chunks} |"
+            )
+
+
+MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import resource, sys, time, tracemalloc, warnings
+    import numpy as np
+    from skmlp import BackpropMLPClassifier
+
+    n, d, batch_size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    page = 4096
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page / 2**20
+    clf = BackpropMLPClassifier(max_iter=3, batch_size=batch_size, random_state=0)
+    baseline = rss_mb()
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    y = rng.integers(10, size=n)
+    before_fit = rss_mb()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracemalloc.start()
+        start = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - start
+        _, traced = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(baseline, before_fit, peak, traced / 2**20, X.nbytes / 2**20, seconds, clf.n_iter_)
+    """
+)
+
+
+def memory_of_big_fit(n, d, batch_size):
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(n), str(d), str(batch_size)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    ).stdout.split()
+    baseline, _before_fit, peak, traced, x_mb, seconds, n_iter = map(float, out)
+    print(f"\n### Peak memory of a fit on {n:,} x {d} float32 rows, batch_size={batch_size}\n")
+    print("| size of X | peak RSS - RSS before X | excess over X | traced during fit | fit |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| {x_mb:.1f} MB | {peak - baseline:.1f} MB | {peak - baseline - x_mb:.1f} MB | "
+        f"{traced:.1f} MB | {int(n_iter)} iterations in {seconds:.1f} s |"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="evaluations per size (median)")
+    parser.add_argument("--quick", action="store_true", help="sizes up to 20k, 3 repeats")
+    args = parser.parse_args()
+    sizes = SIZES[:3] if args.quick else SIZES
+    repeats = 3 if args.quick else args.repeats
+    print("## bench_scaling\n")
+    print(
+        f"{os.cpu_count()} CPUs; automatic batch_size and threads; 1-minute load "
+        f"average {os.getloadavg()[0]:.2f} at the start.\n"
+    )
+    scaling_table(repeats, sizes)
+    print(f"\n1-minute load average {os.getloadavg()[0]:.2f} at the end of the table.")
+    memory_of_big_fit(50_000 if args.quick else 200_000, N_FEATURES, 4096)
+
+
+if __name__ == "__main__":
+    main()
