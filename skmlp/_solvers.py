@@ -70,21 +70,6 @@ class SolverResult:
         return self.reason == "converged"
 
 
-def finite_difference_hessp(loss_and_grad):
-    """Hv by central differences of the gradient, for the Newton-type solvers."""
-
-    def hessp(x, v):
-        norm_v = np.linalg.norm(v)
-        if norm_v == 0:
-            return np.zeros_like(x)
-        eps = np.sqrt(np.finfo(np.float64).eps) * (1 + np.linalg.norm(x)) / norm_v
-        g_plus = loss_and_grad(x + eps * v)[1]
-        g_minus = loss_and_grad(x - eps * v)[1]
-        return (g_plus - g_minus) / (2 * eps)
-
-    return hessp
-
-
 class _Run:
     """The state of one solver run: evaluations, iterates, the loss curve."""
 
@@ -107,6 +92,9 @@ class _Run:
             raise _Stop("max_fun")
         loss, grad = self.loss_and_grad(x)
         self.n_fun += 1
+        if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
+            # Extreme inputs can overflow; end with the last finite iterate.
+            raise _Stop("non-finite")
         self.x, self.fun, self.grad = x.copy(), loss, grad
         return loss, grad
 
@@ -118,6 +106,8 @@ class _Run:
 
     def iteration_done(self, x):
         loss, grad = self._at(x)
+        if not (np.isfinite(loss) and np.all(np.isfinite(x))):
+            raise _Stop("non-finite")
         self.curve.append(float(loss))
         self.last_x, self.last_fun = x.copy(), float(loss)
         n_iter = len(self.curve)
@@ -146,6 +136,16 @@ class _Run:
         return SolverResult(x, loss, len(self.curve), self.n_fun, reason, message, self.curve)
 
 
+def _finite_or_stop(hessp):
+    def finite_hessp(x, v):
+        product = hessp(x, v)
+        if not np.all(np.isfinite(product)):
+            raise _Stop("non-finite")
+        return product
+
+    return finite_hessp
+
+
 def run_solver(
     solver,
     loss_and_grad,
@@ -172,8 +172,7 @@ def run_solver(
     tol : float
         Convergence tolerance (the gradient tolerance where scipy has one).
     hessp : callable or None
-        ``(theta, v) -> H v`` for the Newton-type solvers; finite differences
-        of the gradient when None.
+        ``(theta, v) -> H v``, required by the Newton-type solvers.
     on_iteration : callable or None
         Called as ``on_iteration(n_iter, loss, theta, grad)`` after each
         iteration; a true return value (a reason, e.g. "early_stopping")
@@ -189,17 +188,22 @@ def run_solver(
     run = _Run(solver, loss_and_grad, x0, max_iter, max_fun, on_iteration)
     kwargs = {}
     if needs_hessp:
-        kwargs["hessp"] = hessp if hessp is not None else finite_difference_hessp(loss_and_grad)
+        if hessp is None:
+            raise ValueError(f"Solver {solver!r} needs a Hessian-vector product (hessp).")
+        kwargs["hessp"] = _finite_or_stop(hessp)
     try:
-        res = minimize(
-            run.evaluate,
-            x0.copy(),
-            jac=True,
-            method=method,
-            callback=run.callback(),
-            options=solver_options(solver, max_iter, max_fun, tol),
-            **kwargs,
-        )
+        # Overflow on extreme inputs is detected above and ends the run with
+        # the last finite iterate; numpy's warnings about it would only leak.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            res = minimize(
+                run.evaluate,
+                x0.copy(),
+                jac=True,
+                method=method,
+                callback=run.callback(),
+                options=solver_options(solver, max_iter, max_fun, tol),
+                **kwargs,
+            )
     except _Stop as stop:
         return run.stopped(stop.reason, f"stopped: {stop.reason}")
     except KeyboardInterrupt:

@@ -7,8 +7,8 @@ divide, invalid) may escape: pytest turns warnings into errors. A
 ConvergenceWarning is legitimate on such data at max_iter=30, so the tests
 that fit hostile data ignore exactly that category.
 
-Bugs these tests found are pinned, each by its minimal input, in
-``xfail(strict=True)`` tests at the end of this file.
+The bugs these tests found are fixed; each minimal input stays as a
+regression test at the end of this file.
 """
 
 import threading
@@ -49,9 +49,8 @@ FLOAT_DTYPES = [np.float64, np.float32, np.float16]
 DTYPES = [*FLOAT_DTYPES, np.int64, np.int32, np.uint8, np.bool_, object]
 
 # Magnitudes per dtype. The extremes stay a few orders below the dtype's
-# maximum so that the data themselves are representable: values at the very
-# top of the range hit a scikit-learn validation warning (see
-# test_bug_validation_of_values_near_the_dtype_maximum).
+# maximum so that the data themselves are representable; values at the very
+# top of the range are tested in test_values_near_the_dtype_maximum.
 MAGNITUDES = {
     np.float64: [1.0, 1e300, 1e-300, 5e-324, 1e-3],
     np.float32: [1.0, 1e30, 1e-30, 1e-45, 1e-3],
@@ -76,7 +75,7 @@ LABEL_KINDS = [
 
 
 @st.composite
-def hostile_data(draw, max_magnitude=np.inf):
+def hostile_data(draw):
     """(X, y, expected error regex or None, description) of hostile data."""
     n = draw(st.integers(1, 60))
     d = draw(st.integers(1, 30))
@@ -102,7 +101,7 @@ def hostile_data(draw, max_magnitude=np.inf):
         X = base.astype(object)
         X[::2] = np.round(base[::2] * 10).astype(int).astype(object)
     else:
-        scale = draw(st.sampled_from([m for m in MAGNITUDES[dtype] if m <= max_magnitude]))
+        scale = draw(st.sampled_from(MAGNITUDES[dtype]))
         if np.issubdtype(dtype, np.integer):
             X = np.round(base * scale).astype(dtype)
         else:
@@ -235,18 +234,12 @@ def test_fit_on_hostile_data_succeeds_soundly_or_fails_clearly(data, params):
     check_fit(data, params)
 
 
-# The other solvers overflow inside scipy on magnitudes around 1e150 and up
-# (test_bug_solvers_overflow_on_huge_inputs); below that, the same property.
-# trust-krylov is left out: hypothesis found it overflowing on unit-scale
-# data (a 24x7 multilabel problem, identity hidden layer, alpha=0: it
-# evaluates its quadratic model at a step of huge norm). That case is not
-# pinned because trust-krylov's iterates differ in the last bits from one
-# process to the next, and whether it overflows with them.
+# Every other solver, magnitudes up to 1e300 included.
 @ignore_convergence
 @SETTINGS
 @given(
-    data=hostile_data(max_magnitude=1e30),
-    params=estimator_params(["tnc", "cg", "bfgs", "newton-cg", "trust-ncg"]),
+    data=hostile_data(),
+    params=estimator_params(["tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]),
 )
 def test_every_solver_on_hostile_data_succeeds_soundly_or_fails_clearly(data, params):
     check_fit(data, params)
@@ -331,29 +324,8 @@ def small_digits():
     return StandardScaler().fit_transform(X[:90]), y[:90]
 
 
-def _bug(reason):
-    return pytest.mark.xfail(strict=True, reason=f"bug: {reason} (reported)")
-
-
-NON_FINITE_BUGS = {
-    "tnc": "TNC iterates on through NaN losses; the run ends on max_iter with a "
-    "NaN-loss iterate and says max_iter, not non-finite",
-    "cg": "CG's line search hands the callback a NaN-loss iterate; the driver "
-    "records it as the last iterate and the model keeps it (loss_ is NaN)",
-    "bfgs": "as CG: the model keeps a NaN-loss iterate, loss_ is NaN",
-    "newton-cg": "Newton-CG stops on the NaN ('stalled') and no warning is given",
-    "trust-ncg": "scipy raises 'array must not contain infs or NaNs' from the "
-    "trust-region subproblem, or the run ends on max_iter through NaN losses",
-    "trust-krylov": "the run ends on max_iter through NaN losses and says max_iter",
-}
-
-
 @pytest.mark.parametrize(
-    "solver",
-    [
-        "lbfgs",
-        *(pytest.param(solver, marks=_bug(reason)) for solver, reason in NON_FINITE_BUGS.items()),
-    ],
+    "solver", ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
 )
 @pytest.mark.parametrize("k", [1, 3, 8])
 def test_non_finite_objective_keeps_last_finite_parameters(solver, k, small_digits, monkeypatch):
@@ -452,22 +424,17 @@ def test_concurrent_predictions_equal_sequential_ones(digits_model, sparse):
             assert_array_equal(got, expected[(m, block)])
 
 
-# ------------------------------------------------------------- pinned bugs
-# Each minimal input below fails today; the mark comes off with the fix.
+# ----------------------------------------------------------- regressions
+# Minimal inputs of bugs the tests above found, each fixed.
 
 
+# scikit-learn's finiteness check sums X and silenced only overflow: +inf and
+# -inf partial sums warned 'invalid value encountered in reduce'.
 @ignore_convergence
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="bug: scikit-learn's finiteness check sums X and only silences overflow; "
-    "+inf and -inf partial sums warn 'invalid value encountered in reduce' "
-    "(reported)",
-)
 @pytest.mark.parametrize(
     ("big", "dtype"), [(1.7e308, np.float64), (3e38, np.float32)], ids=["float64", "float32"]
 )
-def test_bug_validation_of_values_near_the_dtype_maximum(big, dtype):
+def test_values_near_the_dtype_maximum(big, dtype):
     # 16 rows: numpy's pairwise sum then adds +big + +big and -big + -big
     # in separate accumulators before combining them.
     X = np.array([[big], [-big]] * 8, dtype=dtype)
@@ -476,15 +443,10 @@ def test_bug_validation_of_values_near_the_dtype_maximum(big, dtype):
     assert_sound_model(clf, X, y)
 
 
+# The engine's forward pass warned 'overflow encountered in matmul' once
+# L-BFGS stepped to weights that overflow the logits.
 @ignore_convergence
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="bug: the engine's forward pass (Objective._forward, np.matmul) warns "
-    "'overflow encountered in matmul' once L-BFGS steps to weights that "
-    "overflow the logits (reported)",
-)
-def test_bug_engine_overflow_on_large_inputs():
+def test_engine_overflow_on_large_inputs():
     X = np.array([[1e153], [4e153]])
     y = [0, 1]
     clf = BackpropMLPClassifier(
@@ -494,42 +456,25 @@ def test_bug_engine_overflow_on_large_inputs():
 
 
 HUGE = np.array([[1e300], [-1e300], [2e300], [-2e300]]), [0, 1, 0, 1]
-# Minimal inputs hypothesis found (TNC's overflow is in skmlp/_monitor.py,
-# the per-iteration line's np.linalg.norm(grad), computed even when silent).
+# The input hypothesis found for TNC (the overflow was in the monitor's
+# gradient norm); the other solvers overflowed inside scipy on HUGE.
 HUGE_TNC = np.array([[-1.28010196e299], [-9.48147536e299]]), [-3, 4]
-SOLVER_OVERFLOWS = [
-    ("lbfgs", HUGE, None),
-    (
-        "tnc",
-        HUGE_TNC,
-        "_monitor.py's np.linalg.norm(grad) overflows for a gradient of order 1e299",
-    ),
-    ("cg", HUGE, "scipy's CG takes norm(gradient) of order 1e300: 'overflow in dot'"),
-    ("bfgs", HUGE, "scipy's BFGS takes norm(gradient) of order 1e300: 'overflow in dot'"),
-    ("newton-cg", HUGE, "scipy's Newton-CG dots a gradient of order 1e300: 'overflow in dot'"),
-    ("trust-ncg", HUGE, "_solvers.finite_difference_hessp / scipy's trust-ncg: 'overflow in dot'"),
-    ("trust-krylov", HUGE, "scipy's trust-krylov subproblem: 'overflow in dot'"),
-]
 
 
 @ignore_convergence
 @pytest.mark.parametrize(
     ("solver", "data"),
     [
-        pytest.param(
-            solver,
-            data,
-            id=solver,
-            marks=()
-            if reason is None
-            else pytest.mark.xfail(
-                strict=True, raises=RuntimeWarning, reason=f"bug: {reason} (reported)"
-            ),
-        )
-        for solver, data, reason in SOLVER_OVERFLOWS
+        ("lbfgs", HUGE),
+        ("tnc", HUGE_TNC),
+        ("cg", HUGE),
+        ("bfgs", HUGE),
+        ("newton-cg", HUGE),
+        ("trust-ncg", HUGE),
+        ("trust-krylov", HUGE),
     ],
 )
-def test_bug_solvers_overflow_on_huge_inputs(solver, data):
+def test_solvers_on_huge_inputs(solver, data):
     # Logistic regression (no hidden layer) on four points of order 1e300.
     X, y = data
     clf = BackpropMLPClassifier(hidden_layer_sizes=(), solver=solver, max_iter=20, random_state=0)

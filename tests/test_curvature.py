@@ -1,0 +1,147 @@
+"""Hessian-vector products against finite differences and their algebra."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_array_equal
+
+from skmlp import BackpropMLPClassifier
+from skmlp._curvature import CurvatureObjective
+from skmlp._layout import Layout
+
+ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
+
+
+def make_objective(activation, out_activation, n_outputs, hidden, weighted, seed=0, **kw):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(23, 5))
+    y = rng.randint(max(n_outputs, 2), size=23)
+    Y = np.eye(n_outputs)[y] if n_outputs > 1 else y[:, None].astype(float)
+    sample_weight = rng.uniform(0, 3, size=23) if weighted else None
+    layout = Layout((5, *hidden, n_outputs))
+    theta = layout.init(rng, 0.9)
+    objective = CurvatureObjective(
+        layout,
+        X,
+        Y,
+        sample_weight,
+        activation=activation,
+        out_activation=out_activation,
+        alpha=0.4,
+        batch_size=kw.pop("batch_size", 7),
+        **kw,
+    )
+    return objective, theta, rng
+
+
+CASES = list(
+    itertools.product(ACTIVATIONS, ["logistic", "softmax"], [1, 3], [(6,), (4, 3)], [False, True])
+)
+
+
+@pytest.mark.parametrize(
+    ("activation", "out_activation", "n_outputs", "hidden", "weighted"), CASES
+)
+def test_hessp_matches_finite_differences(activation, out_activation, n_outputs, hidden, weighted):
+    objective, theta, rng = make_objective(activation, out_activation, n_outputs, hidden, weighted)
+    with objective:
+        v = rng.normal(size=theta.size)
+        hv = objective.hessp(theta, v)
+        eps = 1e-5
+        g_plus = objective.loss_and_grad(theta + eps * v)[1]
+        g_minus = objective.loss_and_grad(theta - eps * v)[1]
+    numeric = (g_plus - g_minus) / (2 * eps)
+    assert np.linalg.norm(hv - numeric) / np.linalg.norm(numeric) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("activation", "out_activation", "n_outputs", "hidden", "weighted"), CASES
+)
+def test_hessian_is_symmetric_and_gauss_newton_psd(
+    activation, out_activation, n_outputs, hidden, weighted
+):
+    objective, theta, rng = make_objective(activation, out_activation, n_outputs, hidden, weighted)
+    with objective:
+        u, v = rng.normal(size=(2, theta.size))
+        uHv = u @ objective.hessp(theta, v)
+        vHu = v @ objective.hessp(theta, u)
+        assert abs(uHv - vHu) <= 1e-10 * max(1.0, abs(uHv))
+        objective.curvature = "gauss-newton"
+        for _ in range(20):
+            w = rng.normal(size=theta.size) * rng.lognormal(0, 2)
+            assert w @ objective.hessp(theta, w) >= 0
+        uGv = u @ objective.hessp(theta, v)
+        vGu = v @ objective.hessp(theta, u)
+        assert abs(uGv - vGu) <= 1e-10 * max(1.0, abs(uGv))
+
+
+def test_gauss_newton_is_the_hessian_for_a_linear_model():
+    """Without hidden layers the network adds no curvature: G = H."""
+    objective, theta, rng = make_objective("logistic", "softmax", 3, (), True)
+    with objective:
+        v = rng.normal(size=theta.size)
+        exact = objective.hessp(theta, v)
+        objective.curvature = "gauss-newton"
+        np.testing.assert_allclose(objective.hessp(theta, v), exact, rtol=1e-12)
+
+
+def test_hessp_independent_of_chunks_threads_and_sparsity():
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(50, 6))
+    X[X < 0.3] = 0
+    Y = np.eye(3)[rng.randint(3, size=50)]
+    layout = Layout((6, 5, 3))
+    theta, v = layout.init(rng), rng.normal(size=layout.n_params)
+    results = {}
+    for batch_size, n_threads, sparse in [
+        (50, 1, False),
+        (7, 1, False),
+        (7, 2, False),
+        (7, 2, True),
+        (1, 2, False),
+    ]:
+        data = sp.csr_matrix(X) if sparse else X
+        with CurvatureObjective(
+            layout, data, Y, batch_size=batch_size, n_threads=n_threads
+        ) as objective:
+            results[batch_size, n_threads, sparse] = objective.hessp(theta, v)
+    reference = results[50, 1, False]
+    for key, hv in results.items():
+        np.testing.assert_allclose(hv, reference, rtol=1e-12, atol=1e-15, err_msg=str(key))
+    assert_array_equal(results[7, 1, False], results[7, 2, False])
+
+
+def test_forward_pass_is_shared_at_the_same_theta():
+    objective, theta, rng = make_objective("tanh", "softmax", 3, (6,), False)
+    with objective:
+        objective.loss_and_grad(theta)
+        calls = objective.n_evaluations
+        for _ in range(3):
+            objective.hessp(theta, rng.normal(size=theta.size))
+        assert objective.n_evaluations == calls and objective.n_hessp == 3
+        # Another theta: a product there recomputes the stored pass, and the
+        # result equals a fresh objective's.
+        other = theta + 0.1
+        v = rng.normal(size=theta.size)
+        hv = objective.hessp(other, v)
+    fresh, _, _ = make_objective("tanh", "softmax", 3, (6,), False)
+    with fresh:
+        np.testing.assert_allclose(fresh.hessp(other, v), hv, rtol=1e-13)
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "trust-ncg", "trust-krylov"])
+@pytest.mark.parametrize("curvature", ["exact", "gauss-newton"])
+def test_newton_solvers_converge(solver, curvature):
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = BackpropMLPClassifier(
+        (8,), solver=solver, curvature=curvature, max_iter=500, random_state=0
+    ).fit(X, y)
+    reference = BackpropMLPClassifier((8,), max_iter=5000, tol=1e-9, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.95
+    assert clf.loss_ == pytest.approx(reference.loss_, rel=1e-3)
