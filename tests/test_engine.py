@@ -14,11 +14,13 @@ import scipy.sparse as sp
 from skmlp import BackpropMLPClassifier
 from skmlp._layout import Layout
 from skmlp._objective import (
-    AUTO_CHUNK_BYTES,
     AUTO_MAX_ROWS,
+    AUTO_WORKSPACE_BYTES,
     Objective,
+    _Workspace,
     auto_batch_size,
     chunk_bounds,
+    workspace_row_bytes,
 )
 
 
@@ -172,18 +174,25 @@ def test_auto_batch_size():
         (200_000, (400, 25, 10), 4),
         (100_000, (400, 100, 100, 10), 8),
         (50_000, (10_000, 25, 10), 8),
+        (50_000, (20, 3000, 10), 8),
     ]:
         batch_size = auto_batch_size(n_samples, sizes, itemsize)
         bounds = chunk_bounds(n_samples, batch_size)
         assert bounds[0][0] == 0 and bounds[-1][1] == n_samples
-        assert 1 <= batch_size <= max(AUTO_MAX_ROWS, 1)
-        row_bytes = itemsize * (sizes[0] + 2 * sum(sizes[1:]) + max(sizes[1:]))
-        assert batch_size == 1 or batch_size * row_bytes <= 1.01 * AUTO_CHUNK_BYTES
+        assert 1 <= batch_size <= AUTO_MAX_ROWS
+        # the memory bound, on the real buffers of one thread
+        workspace = _Workspace(Layout(sizes), batch_size, np.dtype(f"f{itemsize}"))
+        nbytes = sum(a.nbytes for a in vars(workspace).values() if isinstance(a, np.ndarray))
+        nbytes += sum(a.nbytes for a in [*workspace.Z, *workspace.D])
+        per_row = batch_size * workspace_row_bytes(sizes, itemsize)
+        gradient = itemsize * sizes[0] * sizes[1]  # the first layer's, transposed
+        assert nbytes <= per_row + gradient + 1000
+        assert batch_size == 1 or per_row <= AUTO_WORKSPACE_BYTES
         # balanced chunks: the last one is not much shorter than the others
         assert bounds[-1][1] - bounds[-1][0] > batch_size - len(bounds)
     # Small problems are one chunk; a large one is split for the threads.
     assert auto_batch_size(150, (4, 25, 3)) == 150
-    assert len(chunk_bounds(5000, auto_batch_size(5000, (400, 25, 10)))) % 4 == 0
+    assert len(chunk_bounds(5000, auto_batch_size(5000, (400, 25, 10)))) % 2 == 0
 
 
 def test_an_error_in_a_thread_propagates_and_the_objective_recovers(monkeypatch):
