@@ -12,8 +12,9 @@ Usage::
    least-squares slope of time against n.
 2. Peak memory of a fit (3 L-BFGS iterations) on 200,000 x 400 float32 rows
    with batch_size=4096, in a fresh subprocess so that the peak is that
-   fit's: the peak resident set (ru_maxrss) minus the resident set before X
-   was made, next to the size of X.
+   fit's: the peak resident set (VmHWM, which unlike ru_maxrss does not
+   inherit the parent's) minus the resident set before X was made, next to
+   the size of X.
 
 Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
 """
@@ -81,51 +82,65 @@ def scaling_table(repeats, sizes):
 
 MEMORY_SCRIPT = textwrap.dedent(
     """
-    import resource, sys, time, tracemalloc, warnings
+    import sys, time, tracemalloc, warnings
     import numpy as np
     from skmlp import BackpropMLPClassifier
 
-    n, d, batch_size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    page = 4096
-    def rss_mb():
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * page / 2**20
-    clf = BackpropMLPClassifier(max_iter=3, batch_size=batch_size, random_state=0)
-    baseline = rss_mb()
+    n, d, batch_size, warm = (int(a) for a in sys.argv[1:])
+
+    def status_mb(field):  # VmRSS: resident now; VmHWM: peak resident
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+
+    warnings.simplefilter("ignore")
     rng = np.random.default_rng(0)
+    if warm:  # the fit's code paths once on small data: lazy imports, BLAS buffers
+        X = rng.standard_normal((5000, d), dtype=np.float32)
+        BackpropMLPClassifier(max_iter=3, batch_size=batch_size).fit(X, X[:, 0] > 0)
+        del X
+    before = status_mb("VmRSS")
     X = rng.standard_normal((n, d), dtype=np.float32)
     y = rng.integers(10, size=n)
-    before_fit = rss_mb()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tracemalloc.start()
-        start = time.perf_counter()
-        clf.fit(X, y)
-        seconds = time.perf_counter() - start
-        _, traced = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(baseline, before_fit, peak, traced / 2**20, X.nbytes / 2**20, seconds, clf.n_iter_)
+    clf = BackpropMLPClassifier(max_iter=3, batch_size=batch_size, random_state=0)
+    tracemalloc.start()
+    start = time.perf_counter()
+    clf.fit(X, y)
+    seconds = time.perf_counter() - start
+    _, traced = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    peak = status_mb("VmHWM")
+    print(before, peak, traced / 2**20, X.nbytes / 2**20, seconds, clf.n_iter_)
     """
 )
 
 
 def memory_of_big_fit(n, d, batch_size):
-    out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, str(n), str(d), str(batch_size)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    ).stdout.split()
-    baseline, _before_fit, peak, traced, x_mb, seconds, n_iter = map(float, out)
     print(f"\n### Peak memory of a fit on {n:,} x {d} float32 rows, batch_size={batch_size}\n")
-    print("| size of X | peak RSS - RSS before X | excess over X | traced during fit | fit |")
-    print("|---|---|---|---|---|")
     print(
-        f"| {x_mb:.1f} MB | {peak - baseline:.1f} MB | {peak - baseline - x_mb:.1f} MB | "
-        f"{traced:.1f} MB | {int(n_iter)} iterations in {seconds:.1f} s |"
+        "Peak resident set (VmHWM) of a fresh process minus its resident set just "
+        "before X is made. Cold: the first fit of the process, so the peak also holds "
+        "the modules the fit imports lazily and BLAS's buffers; warm: after one small "
+        "fit. Traced: tracemalloc's peak during the fit (numpy and Python "
+        "allocations).\n"
     )
+    print("| process | size of X | peak - before X | excess over X | traced during fit | fit |")
+    print("|---|---|---|---|---|---|")
+    for warm in (0, 1):
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, str(n), str(d), str(batch_size), str(warm)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        ).stdout.split()
+        before, peak, traced, x_mb, seconds, n_iter = map(float, out)
+        print(
+            f"| {'warm' if warm else 'cold'} | {x_mb:.1f} MB | {peak - before:.1f} MB | "
+            f"{peak - before - x_mb:.1f} MB | {traced:.1f} MB | "
+            f"{int(n_iter)} iterations in {seconds:.1f} s |"
+        )
 
 
 def main():

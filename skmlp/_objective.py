@@ -278,10 +278,13 @@ class Objective:
         w = sample_weight / self.sum_weights
         Y = np.asarray(Y)
         self._softmax = out_activation == "softmax" and Y.shape[1] > 1
+        # Written straight into the working dtype: no n x n_outputs temporaries.
+        target = np.empty(Y.shape, self.dtype)
         if self._softmax:
-            target = (Y * w[:, None]).astype(self.dtype)
+            np.multiply(Y, w[:, None], out=target, casting="unsafe")
         else:
-            target = (1 - 2 * Y).astype(self.dtype)
+            np.multiply(Y, -2, out=target, casting="unsafe")
+            target += 1
         w = w.astype(self.dtype)
         self._w = [w[a:b] for a, b in self.bounds]
         self._target = [target[a:b] for a, b in self.bounds]
