@@ -7,7 +7,6 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -665,10 +664,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class.
         """
-        logits = self._logits(X)
-        if self._label_binarizer.y_type_ == "multilabel-indicator":
-            return expit(logits)
-        return np.exp(log_proba_from_logits(logits, self.out_activation_))
+        return np.exp(self.predict_log_proba(X))
 
     def objective(self, X, y, sample_weight=None):
         """The cost J of the current parameters on X, y (with this alpha).
