@@ -23,18 +23,19 @@ written so, neither the loss nor the delta loses digits to cancellation (the
 point of it in float32).
 
 Execution. The rows are split into chunks of `batch_size` rows. A chunk is
-evaluated into a workspace (activations, deltas, a scratch array and the
-chunk's gradient, all preallocated for the largest chunk), so an evaluation
-allocates nothing that grows with ``n_samples`` and the extra memory is
-``O(batch_size x widest layer)`` per thread. With ``n_threads > 1`` the
-calling thread and ``n_threads - 1`` workers pull chunks in order from a
-shared counter and run their BLAS calls single-threaded (numpy releases the
-GIL); each chunk's loss and gradient are added to the float64 totals strictly
-in chunk order, so the result depends on `batch_size` but never on the number
-of threads. During an evaluation BLAS is limited to one thread: the chunks
-are the parallelism, and spinning BLAS workers would compete with them. By
-default an evaluation uses the threads only while that is faster than the
-calling thread alone (see `Objective`'s `n_threads`).
+evaluated with one thread's workspace (activations, deltas, scratch, all
+preallocated for the largest chunk) into a result slot (its loss and
+gradient), so an evaluation allocates nothing that grows with ``n_samples``
+and the extra memory is ``O(batch_size x widest layer)`` per thread; dense X
+is only read, never copied. With ``n_threads > 1`` the calling thread and
+``n_threads - 1`` workers pull chunks in order from a shared counter and run
+their BLAS calls single-threaded (numpy releases the GIL); each chunk's loss
+and gradient are added to the float64 totals strictly in chunk order, so the
+result depends on `batch_size` but never on the number of threads. During
+an evaluation BLAS is limited to one thread: the chunks are the parallelism,
+and spinning BLAS workers would compete with them. By default an evaluation
+uses the threads only while that is faster than the calling thread alone
+(see `Objective`'s `n_threads`).
 """
 
 import functools
