@@ -71,9 +71,11 @@ def test_chunked_equals_unchunked(config, n_outputs):
             assert_close(got, whole, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("batch_size", [1, 5, 16, 33, 100])
-def test_threads_do_not_change_a_bit(batch_size):
+def test_threads_do_not_change_a_bit(batch_size, dtype):
     layout, X, Y, sw, theta = make_problem(n_samples=200)
+    X = X.astype(dtype)
     loss, grad = evaluate(layout, X, Y, sw, theta, batch_size=batch_size, n_threads=1)
     for n_threads in [2, 3, 4, 8]:
         loss_t, grad_t = evaluate(
