@@ -75,6 +75,9 @@ AUTO_MIN_CHUNK_WORK = 4_000_000
 ADAPT_PROBES = 3
 ADAPT_RECENT = 4
 ADAPT_EVERY = 16
+# ... and uses at most this many threads: each holds a workspace, and the
+# chunks' numpy calls between BLAS products serialize on the GIL.
+AUTO_MAX_THREADS = 8
 
 
 def available_cpus():
@@ -214,10 +217,11 @@ class Objective:
         (:func:`auto_batch_size`). The result depends on it only by rounding.
     n_threads : int or None
         Threads evaluating chunks, the caller's included. None: the
-        available CPUs, but each evaluation runs either on all of them or on
-        the calling thread alone, whichever has lately been faster (on a
-        loaded machine a descheduled worker can make a threaded evaluation
-        wait a whole scheduler tick). The result does not depend on it.
+        available CPUs (at most 8), but each evaluation runs either on all
+        of them or on the calling thread alone, whichever has lately been
+        faster (on a loaded machine a descheduled worker can make a threaded
+        evaluation wait a whole scheduler tick). The result does not depend
+        on it.
 
     Notes
     -----
@@ -254,7 +258,7 @@ class Objective:
         self.batch_size = int(batch_size)
         self.bounds = chunk_bounds(n_samples, self.batch_size)
         adaptive = n_threads is None
-        n_threads = available_cpus() if n_threads is None else int(n_threads)
+        n_threads = min(available_cpus(), AUTO_MAX_THREADS) if adaptive else int(n_threads)
         self.n_threads = max(1, min(n_threads, len(self.bounds)))
         self._adaptive = adaptive and self.n_threads > 1
         self._recent = {True: deque(maxlen=ADAPT_RECENT), False: deque(maxlen=ADAPT_RECENT)}
