@@ -3,7 +3,7 @@
 Each activation works in place on the pre-activation ``a`` and leaves
 ``z = f(a)``; each derivative multiplies a delta in place by ``f'(a)``
 expressed through ``z`` only, so the forward pass keeps just the activations.
-``SECOND_DERIVATIVES`` give ``f''(a)`` from ``z`` for Hessian-vector products.
+``second_derivative`` gives ``f''(a)`` from ``z`` for Hessian-vector products.
 
 The engine calls these on every chunk of every evaluation, so they allocate
 nothing: a derivative may use ``work``, a scratch array shaped like ``z``, and
@@ -63,13 +63,6 @@ def inplace_relu_derivative(Z, delta, work=None):
     work = np.empty_like(Z) if work is None else work
     np.sign(Z, out=work)
     delta *= work
-
-
-def derivative(activation, Z):
-    """f'(a) from ``z = f(a)`` as a new array."""
-    out = np.ones_like(Z)
-    DERIVATIVES[activation](Z, out)
-    return out
 
 
 def second_derivative(activation, Z):
