@@ -29,7 +29,10 @@ inside the objective (loss and gradient) per evaluation, which is what the
 floor bounds (the float64 floor for MLPClassifier and skmlp float64, the
 float32 floor for skmlp float32). Each row's time is the median over `--repeats`
 fits; the methods are interleaved within each repeat so that a noisy
-neighbour slows them alike; so are the floor's samples. "threaded evals"
+neighbour slows them alike; so are the floor's samples, and each fit and
+block of floor samples starts after a rest of `SETTLE` seconds (OpenBLAS
+workers spin after a threaded product and would slow whatever follows it).
+"threaded evals"
 counts the evaluations that used the worker threads (skmlp uses them only
 while they are faster than the calling thread alone). Peak memory is
 tracemalloc's peak during one extra fit (numpy buffers and Python objects;
@@ -61,6 +64,11 @@ from skmlp._layout import Layout
 from skmlp._objective import Objective
 
 TOL = 1e-12  # nobody stops before max_iter
+# Seconds of rest before each timed fit and each block of floor samples.
+# OpenBLAS's workers spin for a while after a multi-threaded product (here
+# ~0.1 s) and would take a core from whatever is timed next: each
+# measurement starts from an idle machine, whatever ran before it.
+SETTLE = 0.3
 
 
 def machine_description():
@@ -157,8 +165,10 @@ class MLPMethod:
 class SkmlpMethod:
     """BackpropMLPClassifier from the same initial weights."""
 
-    def __init__(self, label, coefs, intercepts, max_iter, dtype, out_activation, batch_size):
-        self.label, self.dtype = label, dtype
+    def __init__(
+        self, label, coefs, intercepts, max_iter, dtype, out_activation, batch_size, round_to=None
+    ):
+        self.label, self.dtype, self.round_to = label, dtype, round_to
         self.thetas = Layout([coefs[0].shape[0], *(c.shape[1] for c in coefs)]).to_thetas(
             np.concatenate([c.ravel() for c in coefs] + list(intercepts))
         )
@@ -173,6 +183,8 @@ class SkmlpMethod:
         }
 
     def fit(self, X, y):
+        if self.round_to is not None:  # the data as a lower precision holds them
+            X = X.astype(self.round_to)
         X = X.astype(self.dtype)
         params = dict(self.params)
         if params["batch_size"] == "n":  # one chunk: the unchunked reference
@@ -308,11 +320,13 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
         m.fit(X_train, y_train)
     for _ in range(repeats):
         for m in methods:
+            time.sleep(SETTLE)
             seconds, seconds_inside, n_iter, n_fun, loss, model = m.fit(X_train, y_train)
             times[m.label].append(seconds)
             inside[m.label].append(seconds_inside)
             results[m.label] = (n_iter, n_fun, loss, model)
             # floor samples spread over the run, under the same load as the fits
+            time.sleep(SETTLE)
             for dtype, (X_floor, W1) in floor_data.items():
                 floor_times(X_floor, W1, floor_runs[dtype], n_products=3)
     floors = {dtype: best_floor(t) for dtype, t in floor_runs.items()}
@@ -375,9 +389,15 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
         f"- chunked vs unchunked float64 final loss: relative difference "
         f"{abs(loss[c] - loss[unchunked]) / loss[unchunked]:.1e}"
     )
+    rounded = SkmlpMethod(
+        "", coefs, intercepts, max_iter, np.float64, "softmax", None, round_to=np.float32
+    ).fit(X_train, y_train)[4]
     print(
         f"- float32 vs float64 final loss: relative difference "
-        f"{abs(loss[d] - loss[c]) / loss[c]:.1e}"
+        f"{abs(loss[d] - loss[c]) / loss[c]:.1e}; float64 on the data rounded to "
+        f"float32 (what the float32 path receives) vs float64: "
+        f"{abs(rounded - loss[c]) / loss[c]:.1e} (the fit's sensitivity to a "
+        "perturbation of the data)"
     )
     print(
         f"- MLPClassifier vs skmlp float64 final loss: relative difference "
