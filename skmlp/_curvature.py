@@ -60,8 +60,9 @@ class CurvatureObjective(Objective):
             raise ValueError(f"curvature must be one of {CURVATURES}, got {curvature!r}.")
         self.curvature = curvature
         self._stores = [_Workspace(self.layout, b - a, self.dtype) for a, b in self.bounds]
+        # Transposed (outputs x rows), as the engine's output layer.
         self._logits = [
-            np.empty((b - a, self.layout.layer_sizes[-1]), self.dtype) for a, b in self.bounds
+            np.empty((self.layout.layer_sizes[-1], b - a), self.dtype) for a, b in self.bounds
         ]
         self._theta_at = None  # the theta the stores hold
         self._direction = np.empty(self.layout.n_params, self.dtype)
@@ -81,7 +82,7 @@ class CurvatureObjective(Objective):
         logits = self._forward(c, store)
         self._logits[c][...] = logits
         loss = self._output_delta(c, store, logits)
-        self._backward(c, store, store.D[-1][: logits.shape[0]], slot)
+        self._backward(c, store, store.delta_t(logits.shape[1]), slot)
         return loss
 
     def hessp(self, theta, v):
@@ -105,18 +106,21 @@ class CurvatureObjective(Objective):
     def _chunk_hessp(self, c, ws, slot):
         """The chunk's H v (or G v) into ``slot.grad``.
 
-        The thread's workspace holds the R-quantities: ``ws.Z[l]`` R{a_l};
-        ``ws.D[l]`` first R{Z_l} (hidden layers), then R{d_l}.
+        The thread's workspace holds the hidden layers' R-quantities:
+        ``ws.Z[l]`` R{a_l}; ``ws.D[l]`` first R{Z_l}, then R{d_l}. The output
+        layer's are new arrays, and its stored deltas and logits are read
+        through (rows x outputs) views.
         """
         store, Xc = self._stores[c], self._X[c]
         m = Xc.shape[0]
         n_layers = len(self._coefs)
+        n_outputs = self.layout.layer_sizes[-1]
         exact = self.curvature == "exact"
         W, V = self._coefs, self._V
         Z = [store.Z[i][:m] for i in range(n_layers - 1)]
-        D = [store.D[i][:m] for i in range(n_layers)]
-        RA = [ws.Z[i][:m] for i in range(n_layers)]
-        RD = [ws.D[i][:m] for i in range(n_layers)]
+        D = [store.D[i][:m] for i in range(n_layers - 1)] + [store.delta_t(m).T]
+        RA = [ws.Z[i][:m] for i in range(n_layers - 1)] + [np.empty((m, n_outputs), self.dtype)]
+        RD = [ws.D[i][:m] for i in range(n_layers - 1)] + [np.empty((m, n_outputs), self.dtype)]
         derivative = DERIVATIVES[self.activation]
 
         # R-forward: R{a_l}, and R{Z_l} = f'(a_l) R{a_l} for the hidden layers.
@@ -134,7 +138,7 @@ class CurvatureObjective(Objective):
                 derivative(Z[i], RD[i], ws.scratch(m, RD[i].shape[1]))
 
         # R{d_L} = w H_out R{a_L}.
-        logits, w = self._logits[c], self._w[c][:, None]
+        logits, w = self._logits[c].T, self._w[c][:, None]
         if self._softmax:
             p = softmax(logits, axis=1)
             RD[-1][...] = RA[-1] - np.sum(p * RA[-1], axis=1, keepdims=True)

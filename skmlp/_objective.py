@@ -154,10 +154,12 @@ def log_proba_from_logits(logits, out_activation):
 class _Workspace:
     """One thread's buffers for one chunk at a time.
 
-    ``Z[l]`` the activations of layer ``l + 1`` (the last one the logits),
-    ``D[l]`` its deltas, a scratch array as wide as the widest layer, small
-    per-row vectors, and for dense data the first layer's products in the
-    transposed layout (see `Objective._forward`).
+    ``Z[l]`` the activations of hidden layer ``l + 1`` and ``D[l]`` its
+    deltas, one row per sample; the output layer's logits and deltas
+    transposed, one row per output (see `Objective._output_delta`); a scratch
+    array as wide as the widest layer, small per-row vectors, and for dense
+    data the first layer's products in the transposed layout (see
+    `Objective._forward`).
     """
 
     def __init__(self, layout, n_rows, dtype, dense=True):
@@ -165,8 +167,10 @@ class _Workspace:
         if dense:
             self._first_t = np.empty(sizes[0] * n_rows, dtype)
             self.grad_first_t = np.empty((sizes[0], n_features), dtype)
-        self.Z = [np.empty((n_rows, size), dtype) for size in sizes]
-        self.D = [np.empty((n_rows, size), dtype) for size in sizes]
+        self.Z = [np.empty((n_rows, size), dtype) for size in sizes[:-1]]
+        self.D = [np.empty((n_rows, size), dtype) for size in sizes[:-1]]
+        self._logits_t = np.empty(sizes[-1] * n_rows, dtype)
+        self._delta_t = np.empty(sizes[-1] * n_rows, dtype)
         self._scratch = np.empty(n_rows * max(sizes), dtype)
         self.rows = np.empty((2, n_rows), dtype)
         self.ones = np.ones(max(n_rows, sizes[-1]), dtype)
@@ -179,6 +183,14 @@ class _Workspace:
     def first_t(self, m, width):
         """A contiguous ``(width, m)`` array for the transposed first layer."""
         return self._first_t[: m * width].reshape(width, m)
+
+    def logits_t(self, m):
+        """The contiguous ``(n_outputs, m)`` logits of an m-row chunk."""
+        return self._logits_t[: m * self.out.size].reshape(-1, m)
+
+    def delta_t(self, m):
+        """The contiguous ``(n_outputs, m)`` output deltas of an m-row chunk."""
+        return self._delta_t[: m * self.out.size].reshape(-1, m)
 
 
 class _Slot:
@@ -279,20 +291,23 @@ class Objective:
             self._X = [Xc.astype(self.dtype) for Xc in self._X]
 
         # Per-row data in the working dtype: normalized weights w = s / S, and
-        # for softmax Y * w, for logistic outputs the signs 1 - 2 Y.
+        # for softmax Y * w, for logistic outputs the signs 1 - 2 Y, per
+        # chunk and transposed (outputs x rows) as the output layer's buffers.
         w = sample_weight / self.sum_weights
         Y = np.asarray(Y)
         self._softmax = out_activation == "softmax" and Y.shape[1] > 1
-        # Written straight into the working dtype: no n x n_outputs temporaries.
-        target = np.empty(Y.shape, self.dtype)
-        if self._softmax:
-            np.multiply(Y, w[:, None], out=target, casting="unsafe")
-        else:
-            np.multiply(Y, -2, out=target, casting="unsafe")
-            target += 1
+        self._target = []
+        for a, b in self.bounds:
+            # Written straight into the working dtype: no temporaries.
+            target = np.empty((Y.shape[1], b - a), self.dtype)
+            if self._softmax:
+                np.multiply(Y[a:b].T, w[a:b], out=target, casting="unsafe")
+            else:
+                np.multiply(Y[a:b].T, -2, out=target, casting="unsafe")
+                target += 1
+            self._target.append(target)
         w = w.astype(self.dtype)
         self._w = [w[a:b] for a, b in self.bounds]
-        self._target = [target[a:b] for a, b in self.bounds]
 
         max_rows = max(b - a for a, b in self.bounds)
         self._workspaces = [
@@ -438,13 +453,27 @@ class Objective:
     # ------------------------------------------------------------- passes
 
     def _forward(self, c, ws):
-        """Fill ``ws.Z`` with the activations of chunk `c`; return its logits."""
+        """Fill ``ws.Z`` with the hidden activations of chunk `c`.
+
+        Returns the logits, transposed: ``ws.logits_t``, one row per output.
+        """
         Xc = self._X[c]
         m = Xc.shape[0]
         A = Xc
         last = len(self._coefs) - 1
         activation = ACTIVATIONS[self.activation]
         for i, (W, b) in enumerate(zip(self._coefs, self._intercepts)):
+            if i == last:
+                # (W^T A^T): outputs x rows, where the softmax's reductions
+                # and the backward products below are faster than along
+                # rows of 10 (the output layer's numpy calls take ~40% less).
+                logits = ws.logits_t(m)
+                if i == 0 and self._sparse:
+                    logits[...] = (Xc @ W).T
+                else:
+                    np.matmul(W.T, A.T, out=logits)
+                logits += b[:, None]
+                return logits
             Z = ws.Z[i][:m]
             if i == 0 and self._sparse:
                 Z[...] = Xc @ W
@@ -458,36 +487,30 @@ class Objective:
             else:
                 np.matmul(A, W, out=Z)
                 Z += b
-            if i < last:
-                activation(Z)
+            activation(Z)
             A = Z
-        return A
 
     def _output_delta(self, c, ws, logits):
-        """The chunk's weighted loss; ``ws.D[-1]`` gets ``w (p - y)``.
+        """The chunk's weighted loss; ``ws.delta_t`` gets ``(w (p - y))^T``.
 
-        Overwrites the logits.
+        `logits` are transposed (outputs x rows), as are the deltas; the
+        logits are overwritten.
         """
-        m, k = logits.shape
+        k, m = logits.shape
         w = self._w[c]
         target = self._target[c]
-        G = ws.D[-1][:m]
+        G = ws.delta_t(m)
         if self._softmax:
-            # loss_i = log sum_k exp(t_ik) - t_i,y_i with t = a - max_k a.
+            # loss_i = log sum_k exp(t_ki) - t_y_i,i with t = a - max_k a.
             shift, total = ws.rows[0, :m], ws.rows[1, :m]
-            if k <= 32:  # reducing along short rows is slow in numpy
-                np.maximum(logits[:, 0], logits[:, 1], out=shift)
-                for j in range(2, k):
-                    np.maximum(shift, logits[:, j], out=shift)
-            else:
-                logits.max(axis=1, out=shift)
-            logits -= shift[:, None]
+            logits.max(axis=0, out=shift)
+            logits -= shift
             np.exp(logits, out=G)
-            np.matmul(G, ws.ones[:k], out=total)
+            np.matmul(ws.ones[:k], G, out=total)
             np.log(total, out=shift)
             loss = float(np.dot(w, shift)) - float(np.vdot(target, logits))
             np.divide(w, total, out=total)
-            G *= total[:, None]
+            G *= total
             G -= target  # target = w y
             return loss
         # Logistic outputs: u = (1 - 2 y) a, loss = softplus(u),
@@ -498,44 +521,47 @@ class Objective:
         G += 1
         G *= 0.5
         G *= target
-        G *= w[:, None]
+        G *= w
         # softplus(u) = max(u, 0) + log1p(exp(-|u|)).
-        T = ws.scratch(m, k)
+        T = ws.scratch(k, m)
         np.abs(logits, out=T)
         np.negative(T, out=T)
         np.exp(T, out=T)
         np.log1p(T, out=T)
         np.maximum(logits, 0, out=logits)
         logits += T
-        np.matmul(w, logits, out=ws.out)
+        np.matmul(logits, w, out=ws.out)
         return float(ws.out.sum(dtype=np.float64))
 
-    def _backward(self, c, ws, D, slot):
-        """The chunk's gradient into ``slot.grad``, from the output deltas `D`."""
+    def _backward(self, c, ws, delta_t, slot):
+        """The chunk's gradient into ``slot.grad``, from the output deltas.
+
+        `delta_t` are the output deltas transposed (outputs x rows); each
+        layer's deltas are handled through such a transposed view.
+        """
         Xc = self._X[c]
-        m = D.shape[0]
+        m = delta_t.shape[1]
         ones = ws.ones[:m]
         derivative = DERIVATIVES[self.activation]
         for i in range(len(self._coefs) - 1, -1, -1):
             if i == 0 and self._sparse:
-                slot.coefs[0][...] = Xc.T @ D
+                slot.coefs[0][...] = Xc.T @ delta_t.T
             elif i == 0:
                 # (D^T X)^T: 15-25% faster than X^T D (the long dimension as M).
-                np.matmul(D.T, Xc, out=ws.grad_first_t)
+                np.matmul(delta_t, Xc, out=ws.grad_first_t)
                 np.copyto(slot.coefs[0], ws.grad_first_t.T)
             else:
-                A = Xc if i == 0 else ws.Z[i - 1][:m]
-                np.matmul(A.T, D, out=slot.coefs[i])
-            np.matmul(ones, D, out=slot.intercepts[i])
+                np.matmul(ws.Z[i - 1][:m].T, delta_t.T, out=slot.coefs[i])
+            np.matmul(delta_t, ones, out=slot.intercepts[i])
             if i > 0:
                 D_prev = ws.D[i - 1][:m]
-                np.matmul(D, self._coefs[i].T, out=D_prev)
+                np.matmul(delta_t.T, self._coefs[i].T, out=D_prev)
                 Z_prev = ws.Z[i - 1][:m]
                 derivative(Z_prev, D_prev, ws.scratch(m, Z_prev.shape[1]))
-                D = D_prev
+                delta_t = D_prev.T
 
     def _chunk_loss_and_grad(self, c, ws, slot):
         logits = self._forward(c, ws)
         loss = self._output_delta(c, ws, logits)
-        self._backward(c, ws, ws.D[-1][: logits.shape[0]], slot)
+        self._backward(c, ws, ws.delta_t(logits.shape[1]), slot)
         return loss

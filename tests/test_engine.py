@@ -162,7 +162,9 @@ def test_workspace_memory_is_bounded_by_batch_size():
     layout, X, Y, _, _ = make_problem(n_samples=5000, n_features=20, hidden=(30,))
     with Objective(layout, X, Y, batch_size=100, n_threads=2) as objective:
         buffers = sum(
-            a.nbytes for ws in objective._workspaces for a in [*ws.Z, *ws.D, ws._scratch]
+            a.nbytes
+            for ws in objective._workspaces
+            for a in [*ws.Z, *ws.D, ws._logits_t, ws._delta_t, ws._scratch]
         )
     assert buffers <= 2 * 100 * (2 * (30 + 3) + 30) * 8
 
