@@ -92,7 +92,7 @@ def test_adaptive_threading_gives_the_same_result_either_way():
     with Objective(layout, X, Y, sw, batch_size=20) as objective:
         results = [objective.loss_and_grad(theta) for _ in range(40)]
         if objective.n_threads > 1:
-            # Probes both ways, then tries the other way now and then.
+            # Probes both ways, then tries the other way at evaluation 16.
             assert 3 <= objective.n_threaded_evaluations <= 37
     for loss, grad in results:
         assert loss == expected[0]
