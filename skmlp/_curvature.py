@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import expit, softmax
 
 from ._activations import DERIVATIVES, second_derivative
-from ._objective import Objective, _blas_controller, _Workspace
+from ._objective import Objective, _Workspace
 
 CURVATURES = ("exact", "gauss-newton")
 
@@ -95,7 +95,7 @@ class CurvatureObjective(Objective):
         self._direction[...] = v
         self._loss = 0.0
         self._grad[...] = 0.0
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with self._single_threaded_blas():
             self._run(self._chunk_hessp)
         product = self._grad.copy()
         n_coefs = self.layout.n_coefs

@@ -32,12 +32,15 @@ is only read, never copied. With ``n_threads > 1`` the calling thread and
 their BLAS calls single-threaded (numpy releases the GIL); each chunk's loss
 and gradient are added to the float64 totals strictly in chunk order, so the
 result depends on `batch_size` but never on the number of threads. During
-an evaluation BLAS is limited to one thread: the chunks are the parallelism,
-and spinning BLAS workers would compete with them. By default an evaluation
+an evaluation BLAS is limited to one thread (and while the objective is
+used as a context manager, from entering it to closing it): the chunks are
+the parallelism, and spinning BLAS workers would compete with them. By
+default an evaluation
 uses the threads only while that is faster than the calling thread alone
 (see `Objective`'s `n_threads`).
 """
 
+import contextlib
 import functools
 import itertools
 import os
@@ -242,7 +245,8 @@ class Objective:
     Notes
     -----
     Use it as a context manager (or call :meth:`close`) to stop the worker
-    threads and drop the references to the data.
+    threads and drop the references to the data. Inside the ``with`` block
+    BLAS stays limited to one thread, between evaluations too.
     """
 
     def __init__(
@@ -332,16 +336,26 @@ class Objective:
         if self.n_threads > 1:
             self._executor = ThreadPoolExecutor(self.n_threads - 1, "skmlp-objective")
         self._turn = threading.Condition()
+        self._blas_limit = None  # set while used as a context manager
         self.n_evaluations = 0
 
     def close(self):
-        """Stop the worker threads and drop the data."""
+        """Stop the worker threads, drop the data, restore BLAS's threads."""
+        if self._blas_limit is not None:
+            self._blas_limit.restore_original_limits()
+            self._blas_limit = None
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
         self._X = self._target = self._w = None
 
     def __enter__(self):
+        # BLAS single-threaded from here to close(), between evaluations
+        # too: limiting it around each evaluation alone lets every evaluation
+        # wake OpenBLAS's workers when it ends, and they then spin on the
+        # CPUs the next evaluation's chunk threads need.
+        if self._blas_limit is None:
+            self._blas_limit = _blas_controller().limit(limits=1, user_api="blas")
         return self
 
     def __exit__(self, *exc_info):
@@ -364,7 +378,7 @@ class Objective:
         self._grad[...] = 0.0
         threaded = self._threaded()
         start = time.perf_counter()
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with self._single_threaded_blas():
             self._run(self._chunk_loss_and_grad, threaded)
         self._recent[threaded].append(time.perf_counter() - start)
         self.n_threaded_evaluations += threaded
@@ -376,6 +390,12 @@ class Objective:
         return loss, grad
 
     # ---------------------------------------------------------- execution
+
+    def _single_threaded_blas(self):
+        """A context limiting BLAS to one thread, unless it already is."""
+        if self._blas_limit is not None:
+            return contextlib.nullcontext()
+        return _blas_controller().limit(limits=1, user_api="blas")
 
     def _threaded(self):
         """Whether the next evaluation uses the worker threads."""

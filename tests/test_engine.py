@@ -10,6 +10,7 @@ import weakref
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from skmlp import BackpropMLPClassifier
 from skmlp._layout import Layout
@@ -228,6 +229,26 @@ def test_close_drops_the_data():
     del X
     gc.collect()
     assert ref() is None
+
+
+def blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_blas_is_single_threaded_inside_the_with_block_and_restored_after():
+    layout, X, Y, sw, theta = make_problem()
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        with Objective(layout, X, Y, sw, n_threads=2) as objective:
+            assert blas_threads() == [1] * len(before)
+            objective.loss_and_grad(theta)
+            assert blas_threads() == [1] * len(before)
+        assert blas_threads() == before
+        objective = Objective(layout, X, Y, sw, n_threads=2)  # no with: per evaluation
+        objective.loss_and_grad(theta)
+        assert blas_threads() == before
+        objective.close()
+        assert blas_threads() == before
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
