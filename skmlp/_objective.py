@@ -35,9 +35,8 @@ result depends on `batch_size` but never on the number of threads. During
 an evaluation BLAS is limited to one thread (and while the objective is
 used as a context manager, from entering it to closing it): the chunks are
 the parallelism, and spinning BLAS workers would compete with them. By
-default an evaluation
-uses the threads only while that is faster than the calling thread alone
-(see `Objective`'s `n_threads`).
+default an evaluation uses the threads only while that is faster than the
+calling thread alone (see `Objective`'s `n_threads`).
 """
 
 import contextlib
@@ -498,9 +497,10 @@ class Objective:
         activation = ACTIVATIONS[self.activation]
         for i, (W, b) in enumerate(zip(self._coefs, self._intercepts)):
             if i == last:
-                # (W^T A^T): outputs x rows, where the softmax's reductions
-                # and the backward products below are faster than along
-                # rows of 10 (the output layer's numpy calls take ~40% less).
+                # (W^T A^T): outputs x rows, so that the softmax reduces
+                # along contiguous rows and the output layer's backward
+                # products take their faster orientation (measured: float32
+                # evaluations of 400-25-10 3% faster, float64 unchanged).
                 logits = ws.logits_t(m)
                 if i == 0 and self._sparse:
                     logits[...] = (Xc @ W).T
