@@ -32,9 +32,9 @@ fits; the methods are interleaved within each repeat so that a noisy
 neighbour slows them alike; so are the floor's samples, and each fit and
 block of floor samples starts after a rest of `SETTLE` seconds (OpenBLAS
 workers spin after a threaded product and would slow whatever follows it).
-"threaded evals"
-counts the evaluations that used the worker threads (skmlp uses them only
-while they are faster than the calling thread alone). Peak memory is
+"threaded evals" counts the evaluations that used the worker threads (skmlp
+uses them only while they are faster than the calling thread alone). Peak
+memory is
 tracemalloc's peak during one extra fit (numpy buffers and Python objects;
 not BLAS-internal buffers).
 Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
@@ -183,7 +183,7 @@ class SkmlpMethod:
         }
 
     def fit(self, X, y):
-        if self.round_to is not None:  # the data as a lower precision holds them
+        if self.round_to is not None:  # the data as a lower precision stores them
             X = X.astype(self.round_to)
         X = X.astype(self.dtype)
         params = dict(self.params)
