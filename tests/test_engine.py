@@ -6,13 +6,14 @@ Correctness only: the speed claims live in benchmarks/.
 import gc
 import tracemalloc
 import weakref
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skmlp import BackpropMLPClassifier
+from skmlp import BackpropMLPClassifier, _objective
 from skmlp._layout import Layout
 from skmlp._objective import (
     AUTO_MAX_ROWS,
@@ -98,6 +99,36 @@ def test_adaptive_threading_gives_the_same_result_either_way():
     for loss, grad in results:
         assert loss == expected[0]
         assert np.array_equal(grad, expected[1])
+
+
+@pytest.mark.parametrize("threaded_is_faster", [True, False])
+def test_adaptive_threading_probes_less_often_while_the_choice_holds(
+    monkeypatch, threaded_is_faster
+):
+    # A fake clock: an evaluation takes 1 s the faster way and 2 s the other.
+    clock = [0.0]
+    monkeypatch.setattr(_objective, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(_objective, "available_cpus", lambda: 2)
+    run = Objective._run
+
+    def timed_run(self, chunk_fn, threaded=True):
+        clock[0] += 1.0 if threaded == threaded_is_faster else 2.0
+        run(self, chunk_fn, threaded)
+
+    monkeypatch.setattr(Objective, "_run", timed_run)
+    layout, X, Y, sw, theta = make_problem(n_samples=200)
+    with Objective(layout, X, Y, sw, batch_size=20) as objective:
+        slow = []
+        for k in range(120):
+            before = objective.n_threaded_evaluations
+            objective.loss_and_grad(theta)
+            threaded = objective.n_threaded_evaluations > before
+            if threaded != threaded_is_faster:
+                slow.append(k)
+    # Two probes each way first, then the other way at 16, and each
+    # confirming probe doubles the interval: 16, 32 + 1, 64 + 1 evaluations.
+    first_two = [0, 1] if not threaded_is_faster else [2, 3]
+    assert slow == [*first_two, 16, 49, 114]
 
 
 @pytest.mark.parametrize("config", CONFIGS)
