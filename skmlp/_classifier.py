@@ -1,21 +1,29 @@
 """BackpropMLPClassifier: validation, target encoding, fit and predict."""
 
 import copy
+import functools
+import os
+import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
+import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -25,7 +33,7 @@ from ._layout import Layout
 from ._monitor import CallbackBridge, FitMonitor
 from ._objective import Objective, forward_logits, log_proba_from_logits
 from ._solvers import SOLVERS, convergence_message, run_solver
-from ._validation import check_parameters
+from ._validation import check_parameters, plain_value
 
 _ACCEPT_SPARSE = ("csr", "csc")
 
@@ -34,7 +42,7 @@ _ACCEPT_SPARSE = ("csr", "csc")
 class _TrainingProblem:
     """What a fit minimizes, and the data around it."""
 
-    objective: Objective
+    build_objective: Callable[[], Objective]
     theta0: np.ndarray
     layout: Layout
     binarizer: LabelBinarizer
@@ -42,13 +50,58 @@ class _TrainingProblem:
     X: object  # the training rows (without the validation split)
     y: np.ndarray
     sample_weight: np.ndarray | None
-    validation: tuple | None  # (X_val, y_val) when early stopping
+    validation: tuple | None  # (X_val, y_val, sample_weight_val) when early stopping
+
+    @property
+    def objective(self):
+        """A new :class:`Objective` (thread pool, per-chunk data): close it."""
+        return self.build_objective()
 
 
 _DTYPES = (np.float64, np.float32)
-# Solvers whose line search or finite-difference curvature stall on a float32
-# gradient's rounding noise: they get float64 data (see `solver`).
-_FLOAT64_SOLVERS = frozenset({"tnc", "newton-cg", "trust-ncg", "trust-krylov"})
+# Solvers that stall on float32 rounding: they get float64 data (see `solver`).
+# Measured on the standardized digits, (25,), float32 vs float64 data: TNC's
+# finite-difference Hessian products end at J 0.319 after 4307 evaluations
+# (float64: 0.243 after 1548); Newton-CG's line search fails with "precision
+# loss" (random_state=1); trust-krylov stalls on iris ("bad approximation"
+# above tol). trust-ncg (exact products, no line search) converged to the
+# float64 loss in float32 on both and is not upcast.
+_FLOAT64_SOLVERS = frozenset({"tnc", "newton-cg", "trust-krylov"})
+
+# Frames a warning about a fit skips to reach the user's call: skmlp's own
+# and scikit-learn's fit wrappers (_fit_context, the callback support).
+_WRAPPER_FILES = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.join(os.path.dirname(os.path.abspath(sklearn.__file__)), "base.py"),
+    os.path.join(os.path.dirname(os.path.abspath(sklearn.__file__)), "callback") + os.sep,
+)
+
+
+def _user_stacklevel():
+    """``stacklevel`` for a warning issued by the caller: the first frame
+    outside skmlp and scikit-learn's fit wrappers."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _WRAPPER_FILES
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _roughly_standardized(X):
+    """Whether the columns look standardized: |mean| <= 1 and std within
+    [1/4, 4] (constant columns aside), from at most 1000 evenly spaced rows."""
+    # Values near the float maximum overflow here: not standardized then.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if sp.issparse(X):
+            mean, var = mean_variance_axis(sp.csr_matrix(X, dtype=np.float64), axis=0)
+        else:
+            rows = np.linspace(0, X.shape[0] - 1, min(X.shape[0], 1000)).astype(int)
+            sample = np.asarray(X[rows], dtype=np.float64)
+            mean, var = sample.mean(axis=0), sample.var(axis=0)
+        std = np.sqrt(var)
+    varying = std > 0
+    return bool(np.all(np.abs(mean) <= 1) and np.all((std[varying] >= 0.25) & (std[varying] <= 4)))
 
 
 class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
@@ -84,10 +137,10 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         Newton-CG, trust-ncg, trust-krylov. The Newton-type methods use exact
         Hessian-vector products (see `curvature`).
         'bfgs' stores a dense inverse Hessian: only for small networks.
-        float32 data are trained in float32 by 'lbfgs', 'cg' and 'bfgs';
-        'tnc' and the Newton-type methods train them in float64 (a copy of
-        X): their line search and finite-difference curvature stall on the
-        rounding noise of a float32 gradient.
+        float32 data are trained in float32 by 'lbfgs', 'cg', 'bfgs' and
+        'trust-ncg'; 'tnc', 'newton-cg' and 'trust-krylov' train them in
+        float64 (a copy of X): TNC's finite-difference curvature, Newton-CG's
+        line search and trust-krylov's model stall on float32 rounding.
     curvature : {'auto', 'exact', 'gauss-newton'}, default='auto'
         The Hessian-vector product of the Newton-type solvers: the exact
         Hessian by the R-operator (Pearlmutter 1994), or the positive
@@ -102,7 +155,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
     max_iter : int, default=200
         Maximum number of iterations.
     max_fun : int, default=15000
-        Maximum number of objective evaluations (loss and gradient).
+        Maximum number of objective evaluations (loss and gradient), never
+        exceeded by any solver; ``n_fun_`` counts every one.
     tol : float, default=1e-5
         Convergence tolerance: on the gradient for 'lbfgs', 'tnc', 'cg',
         'bfgs', 'trust-ncg' and 'trust-krylov', on the relative step for
@@ -117,16 +171,18 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         None picks chunks from the data size and the number of CPUs.
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the training data (stratified) and
-        stop when its accuracy has not improved by more than `tol` for
-        `n_iter_no_change` iterations; the parameters with the best
-        validation accuracy are kept.
+        stop when its accuracy (weighted by the held-out rows' sample and
+        class weights, as MLPClassifier scores it) has not improved by more
+        than `tol` for `n_iter_no_change` iterations; the parameters with the
+        best validation accuracy are kept.
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
-    n_iter_no_change : int, default=10
-        Iterations without validation improvement before early stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Iterations without validation improvement before early stopping
+        (``np.inf``: never stop early, still keep the best parameters).
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into `sample_weight`: ``{label:
-        weight}``, or 'balanced' for ``n_samples / (n_classes *
+        weight}`` (non-negative), or 'balanced' for ``n_samples / (n_classes *
         np.bincount(y))``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and the validation split.
@@ -135,8 +191,11 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         network shape). ``n_iter_``, ``n_fun_`` and ``loss_curve_`` then
         describe the last call to fit only.
     verbose : int, default=0
-        When positive, print one line per iteration (loss, gradient norm,
-        validation score with early stopping, elapsed seconds) and a summary.
+        When positive, show the progress (iteration / max_iter, loss,
+        gradient norm, validation score with early stopping, elapsed seconds
+        and an upper bound of the time left) and a summary at the end. 1: one
+        line updated in place on a terminal; 2, or whenever standard output
+        is not a terminal (logs, notebooks): one line per iteration.
 
     Attributes
     ----------
@@ -158,6 +217,9 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         Number of layers, input and output included.
     n_outputs_ : int
         Number of output units.
+    activation_ : str
+        Hidden activation of the fitted network (what predictions use, even
+        if `activation` is changed after fit).
     out_activation_ : str
         Output units used: 'logistic' or 'softmax'.
     n_iter_ : int
@@ -175,8 +237,9 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
     validation_scores_ : list of float or None
         Validation accuracy after each iteration, with early stopping.
     best_validation_score_ : float or None
-        Best validation accuracy, with early stopping: that of the returned
-        parameters.
+        With early stopping, the validation accuracy of the returned
+        parameters: the best iteration's, or that of the initial parameters
+        when the solver stopped before its first iteration.
 
     See Also
     --------
@@ -225,7 +288,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "class_weight": [None, dict, StrOptions({"balanced"})],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -235,8 +298,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
     def __init__(
         self,
         hidden_layer_sizes=(25,),
-        *,
         activation="logistic",
+        *,
         out_activation="logistic",
         alpha=1.0,
         solver="lbfgs",
@@ -293,6 +356,15 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C (or from a callback), after the estimator was fitted
+            with the last completed iterate (with early stopping: the
+            iterate of the best validation score so far); the exception's
+            note says which. Interrupted before the first iteration, the
+            estimator is left as it was.
         """
         # Bad input must change nothing: validation writes attributes
         # (n_features_in_, ...), so restore them on any failure.
@@ -303,9 +375,11 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             self.__dict__.clear()
             self.__dict__.update(state)
             raise
-        # A callback that failed stopped the fit; the model is fitted with the
-        # parameters so far, and the error still reaches the caller.
-        error = self.__dict__.pop("_callback_error", None)
+        # A callback that failed, or a KeyboardInterrupt, stopped the fit; the
+        # model is fitted with the parameters so far (see _fit), and the
+        # exception still reaches the caller (a search, or the user at the
+        # prompt), after scikit-learn's callbacks were torn down.
+        error = self.__dict__.pop("_fit_error", None)
         if error is not None:
             raise error
         return self
@@ -325,17 +399,25 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
             def fitted_attributes(theta):
                 return self._fitted_attributes(
-                    problem.layout, problem.binarizer, problem.out_activation, theta
+                    problem.layout,
+                    problem.binarizer,
+                    problem.out_activation,
+                    self.activation,
+                    theta,
                 )
 
             bridge = CallbackBridge(context, self, fitted_attributes, problem.theta0, **task_data)
+        validation_score = self._validation_scorer(problem)
         monitor = FitMonitor(
             verbose=self.verbose,
-            validation_score=self._validation_scorer(problem),
+            max_iter=self.max_iter,
+            validation_score=validation_score,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             callback_iteration=bridge,
         )
+        # The objective (thread pool, per-chunk data) is built inside the
+        # with that releases it: nothing above may leave it open.
         # One BLAS thread: parallelism comes from the row chunks, and idle
         # BLAS workers spinning would fight the optimizer for the cores.
         with threadpool_limits(limits=1, user_api="blas"), problem.objective as objective:
@@ -352,21 +434,39 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             n_hessp = getattr(objective, "n_hessp", 0)
         if bridge is not None:
             bridge.close()
+        interrupt = result.interrupt
+        if interrupt is not None and result.n_iter == 0:
+            monitor.finish(None)
+            raise interrupt  # nothing completed: fit restores the estimator
         theta, loss = result.x, result.fun
+        best_score = monitor.best_score
         if monitor.best_theta is not None:
             theta, loss = monitor.best_theta, result.loss_curve[monitor.best_iter - 1]
-        if self.verbose:
-            print(
-                f"{self.solver}: {result.reason} after {result.n_iter} iterations, "
-                f"{result.n_fun} evaluations, loss {loss:.8f}, "
-                f"{monitor.elapsed():.2f} s ({result.message})"
+        elif validation_score is not None:
+            # Stopped before its first iteration: score what is returned.
+            best_score = validation_score(theta)
+        monitor.finish(
+            f"{self.solver}: {result.reason} after {result.n_iter} iterations, "
+            f"{result.n_fun} evaluations, loss {loss:.8f}, "
+            f"{monitor.elapsed():.2f} s ({result.message})"
+        )
+        if interrupt is None:
+            advice = None
+            if result.reason in ("max_iter", "max_fun", "stalled"):
+                advice = self._convergence_advice(problem, result)
+            message = convergence_message(
+                self.solver,
+                result,
+                max_iter=self.max_iter,
+                max_fun=self.max_fun,
+                tol=self.tol,
+                advice=advice,
             )
-        message = convergence_message(self.solver, result, self.max_iter, self.max_fun)
-        if message is not None:
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            if message is not None:
+                warnings.warn(message, ConvergenceWarning, stacklevel=_user_stacklevel())
 
         fitted = self._fitted_attributes(
-            problem.layout, problem.binarizer, problem.out_activation, theta
+            problem.layout, problem.binarizer, problem.out_activation, self.activation, theta
         )
         for name, value in fitted.items():
             setattr(self, name, value)
@@ -377,16 +477,51 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         self.loss_curve_ = list(result.loss_curve)
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
         self.validation_scores_ = monitor.validation_scores if self.early_stopping else None
-        self.best_validation_score_ = monitor.best_score if self.early_stopping else None
+        self.best_validation_score_ = best_score if self.early_stopping else None
         context.call_on_fit_task_end(estimator=self, **task_data)
-        if monitor.callback_error is not None:
-            self._callback_error = monitor.callback_error
+        if interrupt is not None:
+            if monitor.best_theta is not None:
+                kept = (
+                    "the parameters of the best validation score (iteration "
+                    f"{monitor.best_iter}, validation score {best_score:.6g})"
+                )
+            else:
+                kept = f"the last completed iterate (iteration {result.n_iter}, loss {loss:.6g})"
+            note = (
+                f"BackpropMLPClassifier.fit was interrupted after {result.n_iter} "
+                f"iterations; the estimator is fitted with {kept}."
+            )
+            if hasattr(interrupt, "add_note"):
+                interrupt.add_note(note)
+            else:  # Python 3.10
+                interrupt.args = (*interrupt.args, note)
+            self._fit_error = interrupt
+        elif monitor.callback_error is not None:
+            self._fit_error = monitor.callback_error
         return self
 
+    def _convergence_advice(self, problem, result):
+        """What to try after a budget or stall stop, from the data's scale."""
+        if not _roughly_standardized(problem.X):
+            return "Scale the inputs (e.g. StandardScaler)."
+        if result.reason != "stalled":
+            return f"increase alpha (better conditioned) or loosen tol (tol={self.tol:g})."
+        if problem.X.dtype == np.float32:
+            return (
+                "float32 rounding limits how far the loss can fall: fit float64 "
+                f"data (X.astype(np.float64)) or loosen tol (tol={self.tol:g})."
+            )
+        other = "'bfgs' or 'trust-ncg'" if self.solver == "lbfgs" else "'lbfgs'"
+        return (
+            f"Loosen tol (tol={self.tol:g}) to what float64 precision allows, "
+            f"increase alpha, or try solver={other}."
+        )
+
     @staticmethod
-    def _fitted_attributes(layout, binarizer, out_activation, theta):
+    def _fitted_attributes(layout, binarizer, out_activation, activation, theta):
         """The attributes that make the estimator predict with `theta`."""
         return {
+            "activation_": activation,
             "_theta": np.array(theta, dtype=np.float64),
             "_layer_sizes": layout.layer_sizes,
             "_label_binarizer": binarizer,
@@ -397,15 +532,20 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         }
 
     def _validation_scorer(self, problem):
-        """``theta -> accuracy`` on the validation split, or None."""
+        """``theta -> accuracy`` on the validation split, or None.
+
+        Weighted by the validation rows' sample weights (class weights
+        included), as MLPClassifier scores its validation split.
+        """
         if problem.validation is None:
             return None
-        X_val, y_val = problem.validation
+        X_val, y_val, sample_weight_val = problem.validation
+        activation = self.activation
 
         def score(theta):
-            logits = forward_logits(problem.layout, theta, X_val, self.activation)
+            logits = forward_logits(problem.layout, theta, X_val, activation)
             y_pred = problem.binarizer.inverse_transform(logits, threshold=0.0)
-            return float(np.mean(np.all(np.reshape(y_pred == y_val, (len(y_val), -1)), axis=1)))
+            return float(accuracy_score(y_val, y_pred, sample_weight=sample_weight_val))
 
         return score
 
@@ -418,7 +558,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         Returns
         -------
         problem : _TrainingProblem
-            The :class:`Objective` (close it after use), the starting
+            The :class:`Objective` builder (build it where it is closed), the starting
             parameters, the layout, the fitted LabelBinarizer and the output
             activation.
         """
@@ -444,7 +584,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             raise ValueError(
                 "BackpropMLPClassifier needs samples of at least 2 classes in "
                 f"the data, but the data contain only one class: "
-                f"{binarizer.classes_[0]!r}."
+                f"{plain_value(binarizer.classes_[0])}."
             )
         multilabel = binarizer.y_type_ == "multilabel-indicator"
         if multilabel and self.out_activation == "softmax":
@@ -455,10 +595,21 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             )
         sample_weight = _check_weights(sample_weight, X)
         if self.class_weight is not None:
+            if isinstance(self.class_weight, dict):
+                negative = {k: v for k, v in self.class_weight.items() if not v >= 0}
+                if negative:
+                    shown = ", ".join(
+                        f"class {plain_value(k)}: {plain_value(v)}" for k, v in negative.items()
+                    )
+                    raise ValueError(
+                        f"class_weight must be non-negative, as sample weights are; got {shown}."
+                    )
             class_weights = compute_sample_weight(self.class_weight, y)
             sample_weight = (
                 class_weights if sample_weight is None else sample_weight * class_weights
             )
+            if not sample_weight.sum() > 0:
+                raise ValueError("class_weight and sample_weight give every sample weight 0.")
         rng = check_random_state(self.random_state)
         validation = None
         if self.early_stopping:
@@ -472,7 +623,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             if not np.array_equal(binarizer.classes_, self.classes_):
                 raise ValueError(
                     "warm_start=True needs the same classes as the previous "
-                    f"fit: got {binarizer.classes_}, previously {self.classes_}. "
+                    f"fit: got {binarizer.classes_.tolist()}, previously "
+                    f"{self.classes_.tolist()}. "
                     "Set warm_start=False to fit from scratch."
                 )
             if layout.layer_sizes != self._layer_sizes:
@@ -498,7 +650,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
                 # reproducible.
                 exact = self.solver != "trust-krylov"
                 curvature["curvature"] = "exact" if exact else "gauss-newton"
-        objective = (CurvatureObjective if curvature else Objective)(
+        build_objective = functools.partial(
+            CurvatureObjective if curvature else Objective,
             layout,
             X,
             Y,
@@ -510,13 +663,26 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             **curvature,
         )
         return _TrainingProblem(
-            objective, theta0, layout, binarizer, out_activation, X, y, sample_weight, validation
+            build_objective,
+            theta0,
+            layout,
+            binarizer,
+            out_activation,
+            X,
+            y,
+            sample_weight,
+            validation,
         )
 
     # -------------------------------------------------------- parameters
 
     @property
     def _layout(self):
+        if not hasattr(self, "_layer_sizes"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
+                "with appropriate arguments before using this estimator."
+            )
         return Layout(self._layer_sizes)
 
     @property
@@ -581,7 +747,9 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
                 f"the sorted labels); got {classes}."
             )
         out_activation = "logistic" if n_outputs == 1 else estimator.out_activation
-        fitted = cls._fitted_attributes(layout, binarizer, out_activation, theta)
+        fitted = cls._fitted_attributes(
+            layout, binarizer, out_activation, estimator.activation, theta
+        )
         for name, value in fitted.items():
             setattr(estimator, name, value)
         estimator.n_features_in_ = layout.layer_sizes[0]
@@ -596,7 +764,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         # Finite but huge inputs may overflow to infinite logits, which the
         # probabilities handle; numpy's overflow warning would only leak.
         with np.errstate(over="ignore", invalid="ignore"):
-            return forward_logits(layout, self._theta, X, self.activation)
+            return forward_logits(layout, self._theta, X, self.activation_)
 
     def decision_function(self, X):
         """Output logits: shape (n_samples,) for binary problems.
@@ -702,7 +870,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             X,
             Y,
             sample_weight,
-            activation=self.activation,
+            activation=self.activation_,
             out_activation=self.out_activation_,
             alpha=self.alpha,
             batch_size=self.batch_size,
@@ -746,7 +914,7 @@ def _validation_split(X, y, sample_weight, fraction, multilabel, rng):
 
     Stratified when every class has two samples or more; the validation part
     then has at least one sample per class. Returns the training part and
-    ``(X_val, y_val)``.
+    ``(X_val, y_val, sample_weight_val)``.
     """
     n_samples = X.shape[0]
     if n_samples < 2:
@@ -761,9 +929,15 @@ def _validation_split(X, y, sample_weight, fraction, multilabel, rng):
     arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
     split = train_test_split(*arrays, test_size=n_val, stratify=stratify, random_state=rng)
     X_train, X_val, y_train, y_val = split[:4]
-    sample_weight = None if sample_weight is None else split[4]
+    sample_weight, sample_weight_val = (None, None) if sample_weight is None else split[4:]
     _check_weights(sample_weight, X_train)
-    return X_train, y_train, sample_weight, (X_val, y_val)
+    if sample_weight_val is not None and not sample_weight_val.sum() > 0:
+        raise ValueError(
+            "early_stopping needs validation samples of positive weight: the "
+            "held-out samples' weights sum to 0. Change validation_fraction or "
+            "random_state."
+        )
+    return X_train, y_train, sample_weight, (X_val, y_val, sample_weight_val)
 
 
 def _validate_X(estimator, X):

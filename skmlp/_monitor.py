@@ -7,6 +7,7 @@ forwards each iteration to scikit-learn's callbacks as a task, and answers
 with a reason to stop, or None to go on.
 """
 
+import sys
 import time
 
 import numpy as np
@@ -18,10 +19,18 @@ class FitMonitor:
     Parameters
     ----------
     verbose : int
-        Print a line per iteration and a summary when positive.
+        When positive, show each iteration (iteration / max_iter, loss,
+        gradient norm, validation score with early stopping, elapsed time
+        and an upper bound of the time left: the remaining iterations at the
+        mean rate so far) and the summary given to :meth:`finish`. With
+        ``verbose=1`` on a terminal the line is updated in place (at most
+        ten times a second); with ``verbose >= 2``, or when standard output
+        is not a terminal (a log, a notebook), one line per iteration.
+    max_iter : int
+        The iteration budget, shown and used for the time left.
     validation_score : callable or None
         ``theta -> score`` on the held-out split; enables early stopping.
-    n_iter_no_change : int
+    n_iter_no_change : int or inf
         Stop after this many iterations without a validation improvement
         larger than `tol`.
     tol : float
@@ -32,16 +41,20 @@ class FitMonitor:
         stops the fit too and is kept in ``callback_error``.
     """
 
+    REFRESH = 0.1  # seconds between in-place updates
+
     def __init__(
         self,
         *,
         verbose=0,
+        max_iter=None,
         validation_score=None,
         n_iter_no_change=10,
         tol=0.0,
         callback_iteration=None,
     ):
         self.verbose = verbose
+        self.max_iter = max_iter
         self.validation_score = validation_score
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
@@ -52,16 +65,19 @@ class FitMonitor:
         self.best_iter = None
         self.callback_error = None
         self._no_improvement = 0
+        self._in_place = verbose == 1 and _is_terminal(sys.stdout)
+        self._pending = None  # the in-place line not shown yet
+        self._shown_at = -np.inf
+        self._width = 0
         self._start = time.perf_counter()
 
     def __call__(self, n_iter, loss, theta, grad):
         """Observe iteration `n_iter`; return a reason to stop, or None."""
         reason = None
-        line = f"Iteration {n_iter}: loss = {loss:.8f}, |grad| = {np.linalg.norm(grad):.3e}"
+        score = None
         if self.validation_score is not None:
             score = self.validation_score(theta)
             self.validation_scores.append(score)
-            line += f", validation score = {score:.6f}"
             self._no_improvement = (
                 0 if score > self.best_score + self.tol else (self._no_improvement + 1)
             )
@@ -70,7 +86,7 @@ class FitMonitor:
             if self._no_improvement >= self.n_iter_no_change:
                 reason = "early_stopping"
         if self.verbose:
-            print(f"{line}, {self.elapsed():.2f} s", flush=True)
+            self._show(self._line(n_iter, loss, grad, score))
         if self.callback_iteration is not None:
             try:
                 if self.callback_iteration(theta):
@@ -83,9 +99,55 @@ class FitMonitor:
                 reason = "callback_error"
         return reason
 
+    def _line(self, n_iter, loss, grad, score):
+        elapsed = self.elapsed()
+        line = (
+            f"Iteration {n_iter}/{self.max_iter}: loss = {loss:.8f}, "
+            f"|grad| = {np.linalg.norm(grad):.3e}"
+        )
+        if score is not None:
+            line += f", validation score = {score:.6f}"
+        left = elapsed / n_iter * max(self.max_iter - n_iter, 0)
+        return f"{line}, {elapsed:.2f} s elapsed, at most {left:.2f} s left"
+
+    def _show(self, line):
+        if not self._in_place:
+            print(line, flush=True)
+            return
+        self._pending = line
+        now = time.perf_counter()
+        if now - self._shown_at >= self.REFRESH:
+            self._flush_line()
+            self._shown_at = now
+
+    def _flush_line(self):
+        line, self._pending = self._pending, None
+        # Pad over the longer line before it; "\r" returns to its start.
+        sys.stdout.write("\r" + line.ljust(self._width))
+        sys.stdout.flush()
+        self._width = len(line)
+
+    def finish(self, summary):
+        """End the progress display; print `summary` (when verbose)."""
+        if self._in_place:
+            if self._pending is not None:
+                self._flush_line()
+            if self._width:
+                sys.stdout.write("\n")
+                self._width = 0
+        if self.verbose and summary is not None:
+            print(summary, flush=True)
+
     def elapsed(self):
         """Seconds since the fit started."""
         return time.perf_counter() - self._start
+
+
+def _is_terminal(stream):
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 class CallbackBridge:

@@ -1,17 +1,22 @@
 """Solver name -> scipy.optimize.minimize method, budgets and results.
 
-Every solver gets the same contract: at most `max_iter` iterations and about
-`max_fun` objective evaluations, convergence judged by `tol`, one callback per
-completed iteration, and a result that says why it stopped. Where scipy has no
-native option for a budget (TNC has no maxiter; CG, BFGS and the Newton-type
-methods have no maxfun) the budget is enforced here, and the fit returns the
-last completed iterate.
+Every solver gets the same contract: at most `max_iter` iterations and at
+most `max_fun` objective evaluations (every evaluation counted, those the
+driver makes itself included), convergence judged by `tol`, one callback per
+completed iteration, and a result that says why it stopped. The evaluation
+budget is enforced here for every method (scipy's L-BFGS-B and TNC may
+overshoot theirs by one; CG, BFGS and the Newton-type methods have none), TNC's
+iteration budget too; a run stopped by a budget returns the last completed
+iterate.
 """
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
+
+_RECENT = 4  # evaluated points remembered for the per-iteration callback
 
 # skmlp name -> (scipy method, uses a Hessian-vector product)
 SOLVERS = {
@@ -39,6 +44,18 @@ def solver_options(solver, max_iter, max_fun, tol):
     return {"maxiter": max_iter, "gtol": tol}
 
 
+def gradient_norm(solver, grad):
+    """The gradient's norm as `solver` compares it with tol (NaN if unknown):
+    the largest component for most, the Euclidean norm for the trust-region
+    methods."""
+    if grad is None:
+        return np.nan
+    grad = np.asarray(grad)
+    if solver in ("trust-ncg", "trust-krylov"):
+        return float(np.linalg.norm(grad))
+    return float(np.max(np.abs(grad)))
+
+
 class _Stop(Exception):
     """Raised inside the optimizer to end the run; carries the reason."""
 
@@ -51,9 +68,11 @@ class _Stop(Exception):
 class SolverResult:
     """What a run of a solver produced and why it stopped.
 
-    ``reason`` is one of "converged", "stalled" (the solver could make no more
-    progress, e.g. a line search failed at machine precision), "max_iter",
-    "max_fun", "non-finite", "interrupted" (KeyboardInterrupt), or whatever
+    ``reason`` is one of "converged" (by `tol`), "stalled" (the solver could
+    make no more progress with the gradient above `tol`: a line search failed
+    at machine precision, or L-BFGS-B / TNC stopped on a too small change of
+    the loss; ``message`` says which), "max_iter", "max_fun", "non-finite",
+    "interrupted" (KeyboardInterrupt, kept in ``interrupt``), or whatever
     reason the ``on_iteration`` observer gave to stop.
     """
 
@@ -64,6 +83,8 @@ class SolverResult:
     reason: str
     message: str
     loss_curve: list = field(default_factory=list)
+    grad_norm: float = np.nan  # see gradient_norm; at x, where known
+    interrupt: BaseException | None = None
 
     @property
     def converged(self):
@@ -81,35 +102,37 @@ class _Run:
         self.on_iteration = on_iteration
         self.n_fun = 0
         self.curve = []
-        # The last evaluated point (the optimizer's iterates are among them).
-        self.x = self.fun = self.grad = None
+        # The last few evaluated points: a trust-region iterate is often not
+        # the last point evaluated (a rejected step comes after it).
+        self._recent = deque(maxlen=_RECENT)
         # The last completed iterate: what a stopped run returns.
-        self.last_x, self.last_fun = x0.copy(), None
+        self.last_x, self.last_fun, self.last_grad = x0.copy(), None, None
 
     def evaluate(self, x):
         """The objective as the optimizer sees it, with the evaluation budget."""
-        if self.solver not in ("lbfgs", "tnc") and self.n_fun >= self.max_fun:
+        if self.n_fun >= self.max_fun:
             raise _Stop("max_fun")
         loss, grad = self.loss_and_grad(x)
         self.n_fun += 1
         if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
             # Extreme inputs can overflow; end with the last finite iterate.
             raise _Stop("non-finite")
-        self.x, self.fun, self.grad = x.copy(), loss, grad
+        self._recent.append((x.copy(), loss, grad))
         return loss, grad
 
-    def _at(self, x):
-        """Loss and gradient at iterate x, from the last evaluation if it is x."""
-        if self.x is not None and np.array_equal(x, self.x):
-            return self.fun, self.grad
-        return self.loss_and_grad(x)
+    def at(self, x):
+        """Loss and gradient at x: remembered if evaluated lately, else counted."""
+        for x_seen, loss, grad in reversed(self._recent):
+            if np.array_equal(x, x_seen):
+                return loss, grad
+        return self.evaluate(x)
 
     def iteration_done(self, x):
-        loss, grad = self._at(x)
-        if not (np.isfinite(loss) and np.all(np.isfinite(x))):
+        if not np.all(np.isfinite(x)):
             raise _Stop("non-finite")
+        loss, grad = self.at(x)
         self.curve.append(float(loss))
-        self.last_x, self.last_fun = x.copy(), float(loss)
+        self.last_x, self.last_fun, self.last_grad = x.copy(), float(loss), grad
         n_iter = len(self.curve)
         if self.on_iteration is not None:
             reason = self.on_iteration(n_iter, float(loss), x, grad)
@@ -129,11 +152,17 @@ class _Run:
 
         return callback
 
-    def stopped(self, reason, message):
-        x, loss = self.last_x, self.last_fun
-        if loss is None:
-            loss = float(self.loss_and_grad(x)[0])
-        return SolverResult(x, loss, len(self.curve), self.n_fun, reason, message, self.curve)
+    def stopped(self, reason, message, interrupt=None):
+        x, loss, grad = self.last_x, self.last_fun, self.last_grad
+        if loss is None and interrupt is None:
+            # Stopped before the first iteration: J at the start, from the
+            # solver's first evaluation (x0) when it was finite.
+            seen = [f for x_seen, f, _ in self._recent if np.array_equal(x, x_seen)]
+            loss = float(seen[0] if seen else self.loss_and_grad(x)[0])
+        grad_norm = gradient_norm(self.solver, grad)
+        return SolverResult(
+            x, loss, len(self.curve), self.n_fun, reason, message, self.curve, grad_norm, interrupt
+        )
 
 
 def _finite_or_stop(hessp):
@@ -206,14 +235,21 @@ def run_solver(
             )
     except _Stop as stop:
         return run.stopped(stop.reason, f"stopped: {stop.reason}")
-    except KeyboardInterrupt:
-        return run.stopped("interrupted", "interrupted by KeyboardInterrupt")
+    except KeyboardInterrupt as interrupt:
+        return run.stopped("interrupted", "interrupted by KeyboardInterrupt", interrupt)
 
     x, loss = res.x, float(res.fun)
     if not (np.isfinite(loss) and np.all(np.isfinite(x))):
         return run.stopped("non-finite", str(res.message))
+    grad_norm = gradient_norm(solver, getattr(res, "jac", None))
     if res.success:
         reason = "converged"
+        # L-BFGS-B's relative-reduction exit and TNC's |f| / |x| exits
+        # (status 1, 2) are "success" in scipy, but not convergence by tol.
+        # (TNC's own gradient test, status 0, is on scaled variables.)
+        stalled = solver == "lbfgs" or (solver == "tnc" and res.status in (1, 2))
+        if stalled and not grad_norm <= tol:
+            reason = "stalled"
     elif len(run.curve) >= max_iter:
         reason = "max_iter"
     elif run.n_fun >= max_fun:
@@ -228,33 +264,45 @@ def run_solver(
         reason,
         str(res.message),
         run.curve,
+        grad_norm,
     )
 
 
-def convergence_message(solver, result, max_iter, max_fun):
-    """An actionable ConvergenceWarning text, or None when none is due."""
-    if result.reason == "max_iter":
-        return (
+def convergence_message(solver, result, *, max_iter, max_fun, tol, advice):
+    """An actionable ConvergenceWarning text, or None when none is due.
+
+    As scikit-learn's ``_check_optimize_result``: every stop that is not
+    convergence by `tol` gets a warning naming the reason (and scipy's
+    message) and what to try. `advice` (from the caller, who knows the
+    data) ends the budget and stall messages: e.g. "scale the inputs".
+    Interruptions and failing callbacks are reported by the exception the
+    caller re-raises, early stopping and callback requests are no failures.
+    """
+    reason = result.reason
+    if reason == "max_iter":
+        text = (
             f"Solver {solver!r} stopped after max_iter={max_iter} iterations "
-            f"without converging (loss {result.fun:.6g}). Increase max_iter, "
-            "or scale the inputs (e.g. StandardScaler)."
+            f"without converging (loss {result.fun:.6g}). Increase max_iter"
         )
-    if result.reason == "max_fun":
-        return (
+    elif reason == "max_fun":
+        text = (
             f"Solver {solver!r} used its budget of max_fun={max_fun} objective "
             f"evaluations after {result.n_iter} iterations without converging "
-            f"(loss {result.fun:.6g}). Increase max_fun, or scale the inputs "
-            "(e.g. StandardScaler)."
+            f"(loss {result.fun:.6g}). Increase max_fun"
         )
-    if result.reason == "interrupted":
+    elif reason == "stalled":
+        gradient = "" if np.isnan(result.grad_norm) else f"|gradient| {result.grad_norm:.3g}, "
         return (
-            f"Fit interrupted (KeyboardInterrupt) after {result.n_iter} "
-            "iterations; the model keeps the best parameters seen so far."
+            f"Solver {solver!r} stopped after {result.n_iter} iterations without "
+            f"converging to tol={tol:g} ({gradient}loss {result.fun:.6g}): it could "
+            f"make no more progress ({result.message.strip()}). {advice}"
         )
-    if result.reason == "non-finite":
+    elif reason == "non-finite":
         return (
             f"Solver {solver!r} produced a non-finite loss; the parameters of "
             f"the last finite iterate (iteration {result.n_iter}) were kept. "
             "Scale the inputs or increase alpha."
         )
-    return None
+    else:
+        return None
+    return f"{text}, or {advice[0].lower()}{advice[1:]}"

@@ -19,6 +19,16 @@ from ._layout import Layout
 _OUT_ACTIVATIONS = ("logistic", "softmax")
 
 
+def plain_value(value):
+    """A value as a message shows it: numpy scalars and arrays as Python's
+    (``0.0``, ``[0, 1]``), not their reprs (``np.float64(0.0)``)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain_value(v) for v in value)
+    return value
+
+
 def _damaged(what):
     return ValueError(
         f"This BackpropMLPClassifier's stored state is inconsistent: {what}. "
@@ -28,14 +38,16 @@ def _damaged(what):
 
 def _check_layer_sizes(layer_sizes):
     if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
-        raise _damaged(f"_layer_sizes must be a sequence of integers, got {layer_sizes!r}")
+        raise _damaged(
+            f"_layer_sizes must be a sequence of integers, got {plain_value(layer_sizes)!r}"
+        )
     sizes = list(layer_sizes)
     if len(sizes) < 2 or not all(
         isinstance(s, Integral) and not isinstance(s, (bool, np.bool_)) and s > 0 for s in sizes
     ):
         raise _damaged(
             "_layer_sizes must hold at least 2 positive integers (input and "
-            f"output units), got {layer_sizes!r}"
+            f"output units), got {plain_value(layer_sizes)!r}"
         )
     return tuple(int(s) for s in sizes)
 
@@ -67,7 +79,8 @@ def _check_classes(estimator, n_outputs):
         raise _damaged("_label_binarizer is missing or not fitted")
     if len(binarizer_classes) != len(classes) or not np.array_equal(binarizer_classes, classes):
         raise _damaged(
-            f"classes_ {classes!r} differ from the label binarizer's classes {binarizer_classes!r}"
+            f"classes_ {plain_value(classes)} differ from the label binarizer's "
+            f"classes {plain_value(binarizer_classes)}"
         )
     if len(classes) < 2:
         raise _damaged(f"classes_ must hold at least 2 labels, got {len(classes)}")
@@ -91,7 +104,7 @@ def check_parameters(estimator):
     ``classes_`` is a 1-D array of at least two labels equal to the label
     binarizer's, with as many output units as they need (one for two
     classes, one per class or label otherwise); that ``n_layers_``,
-    ``n_outputs_``, ``out_activation_`` and ``activation`` are consistent and
+    ``n_outputs_``, ``out_activation_`` and ``activation_`` are consistent and
     valid.
 
     Call it after :func:`~sklearn.utils.validation.check_is_fitted`.
@@ -137,7 +150,8 @@ def check_parameters(estimator):
     n_features = estimator.n_features_in_
     if not isinstance(n_features, Integral) or layer_sizes[0] != n_features:
         raise _damaged(
-            f"the network has {layer_sizes[0]} input units but n_features_in_ is {n_features!r}"
+            f"the network has {layer_sizes[0]} input units but n_features_in_ is "
+            f"{plain_value(n_features)!r}"
         )
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None and len(names) != n_features:
@@ -151,7 +165,9 @@ def check_parameters(estimator):
     for name, expected in (("n_layers_", layout.n_layers), ("n_outputs_", layer_sizes[-1])):
         value = getattr(estimator, name, expected)
         if value != expected:
-            raise _damaged(f"{name} is {value!r} but _layer_sizes {layer_sizes} give {expected}")
+            raise _damaged(
+                f"{name} is {plain_value(value)!r} but _layer_sizes {layer_sizes} give {expected}"
+            )
     out_activation = getattr(estimator, "out_activation_", None)
     if out_activation not in _OUT_ACTIVATIONS:
         raise _damaged(
@@ -159,8 +175,7 @@ def check_parameters(estimator):
         )
     if out_activation == "softmax" and layer_sizes[-1] == 1:
         raise _damaged("out_activation_ is 'softmax' but the network has one output unit")
-    if estimator.activation not in ACTIVATIONS:
-        raise _damaged(
-            f"activation must be one of {sorted(ACTIVATIONS)}, got {estimator.activation!r}"
-        )
+    activation = getattr(estimator, "activation_", None)
+    if activation not in ACTIVATIONS:
+        raise _damaged(f"activation_ must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     return layout

@@ -142,6 +142,7 @@ def test_newton_solvers_converge(solver, curvature):
     clf = BackpropMLPClassifier(
         (8,), solver=solver, curvature=curvature, max_iter=500, random_state=0
     ).fit(X, y)
-    reference = BackpropMLPClassifier((8,), max_iter=5000, tol=1e-9, random_state=0).fit(X, y)
+    # tol=1e-7: L-BFGS-B stalls (and warns) at |gradient| 1.8e-8 here.
+    reference = BackpropMLPClassifier((8,), max_iter=5000, tol=1e-7, random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.95
     assert clf.loss_ == pytest.approx(reference.loss_, rel=1e-3)

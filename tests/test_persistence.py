@@ -53,7 +53,8 @@ def _multilabel(X, y):
 
 def _float32_sparse(X, y):
     Xs = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0).astype(np.float32))
-    return BackpropMLPClassifier(max_iter=1000, random_state=3), Xs, y
+    # tol=1e-4: float32 rounding keeps L-BFGS-B's gradient near 1e-5 (it stalls there).
+    return BackpropMLPClassifier(max_iter=1000, tol=1e-4, random_state=3), Xs, y
 
 
 def _no_hidden_layer(X, y):
@@ -272,7 +273,7 @@ DAMAGES = {
     "n-outputs": (_set("n_outputs_", 4), r"n_outputs_ is 4 but _layer_sizes"),
     "n-layers": (_set("n_layers_", 2), r"n_layers_ is 2 but _layer_sizes"),
     "out-activation": (_set("out_activation_", "sigmoid"), r"out_activation_ must be one of"),
-    "activation": (_set("activation", "gelu"), r"activation must be one of .*'gelu'"),
+    "activation": (_set("activation_", "gelu"), r"activation_ must be one of .*'gelu'"),
     "binarizer-missing": (_set("_label_binarizer", None), r"_label_binarizer is missing"),
 }
 

@@ -1,16 +1,19 @@
 """Training experience: histories, verbose, callbacks, early stopping, class
 weights, warm start and interruption."""
 
+import io
 import re
+import sys
+import warnings
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.callback import ProgressBar, ScoringMonitor
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import load_digits, load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import recall_score
-from sklearn.model_selection import train_test_split
+from sklearn.metrics import accuracy_score, recall_score
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -19,8 +22,8 @@ from skmlp._objective import Objective
 
 SOLVERS = ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
 LINE = re.compile(
-    r"Iteration (\d+): loss = ([0-9.]+), \|grad\| = ([0-9.e+-]+)"
-    r"(?:, validation score = ([0-9.]+))?, ([0-9.]+) s$"
+    r"Iteration (\d+)/(\d+): loss = ([0-9.]+), \|grad\| = ([0-9.e+-]+)"
+    r"(?:, validation score = ([0-9.]+))?, ([0-9.]+) s elapsed, at most ([0-9.]+) s left$"
 )
 
 
@@ -47,15 +50,50 @@ def test_history_and_verbose_for_every_solver(solver, digits, capsys):
     parsed = [LINE.match(line) for line in lines[:-1]]
     assert all(parsed), lines
     assert [int(m[1]) for m in parsed] == list(range(1, 16))
-    assert_allclose([float(m[2]) for m in parsed], clf.loss_curve_, rtol=1e-7)
-    elapsed = [float(m[5]) for m in parsed]
+    assert {int(m[2]) for m in parsed} == {15}
+    assert_allclose([float(m[3]) for m in parsed], clf.loss_curve_, rtol=1e-7)
+    elapsed = [float(m[6]) for m in parsed]
     assert elapsed == sorted(elapsed)
+    assert float(parsed[-1][7]) == 0.0
     assert lines[-1].startswith(f"{solver}: max_iter after 15 iterations")
 
 
 def test_verbose_zero_prints_nothing(digits, capsys):
     BackpropMLPClassifier((10,), max_iter=500, random_state=0).fit(*digits)
     assert capsys.readouterr().out == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verbose_one_updates_one_line_in_place_on_a_terminal(digits, monkeypatch):
+    X, y = digits
+    out = _Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    clf = BackpropMLPClassifier((10,), max_iter=500, verbose=1, random_state=0).fit(X, y)
+    monkeypatch.undo()
+    text = out.getvalue()
+    progress, summary = text.rstrip("\n").rsplit("\n", 1)
+    assert "\n" not in progress and progress.startswith("\r")
+    updates = [u.rstrip() for u in progress.split("\r")[1:]]
+    assert all(LINE.match(u) for u in updates), updates[:3]
+    # The line ends showing the last iteration; the summary follows.
+    assert LINE.match(updates[-1])[1] == str(clf.n_iter_)
+    assert LINE.match(updates[-1])[2] == "500"
+    assert summary.startswith(f"lbfgs: converged after {clf.n_iter_} iterations")
+
+
+def test_verbose_two_prints_every_iteration_even_on_a_terminal(digits, monkeypatch):
+    X, y = digits
+    out = _Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    clf = BackpropMLPClassifier((10,), max_iter=500, verbose=2, random_state=0).fit(X, y)
+    monkeypatch.undo()
+    lines = out.getvalue().strip().splitlines()
+    assert "\r" not in out.getvalue()
+    assert [int(LINE.match(line)[1]) for line in lines[:-1]] == list(range(1, clf.n_iter_ + 1))
 
 
 def test_early_stopping_restores_best_parameters():
@@ -197,30 +235,136 @@ def test_progress_bar_and_scoring_monitor(digits):
     assert rows[0]["accuracy"] < rows[-1]["accuracy"]
 
 
-def test_keyboard_interrupt_keeps_parameters(digits, monkeypatch):
-    X, y = digits
+def _interrupt_at_call(monkeypatch, n):
+    """Make the n-th objective evaluation (counted over all fits) raise Ctrl-C."""
     original = Objective.loss_and_grad
     calls = {"n": 0}
 
     def interrupted(self, theta):
         calls["n"] += 1
-        if calls["n"] == 12:
+        if calls["n"] == n:
             raise KeyboardInterrupt
         return original(self, theta)
 
-    reference = BackpropMLPClassifier((10,), max_iter=500, random_state=0)
     monkeypatch.setattr(Objective, "loss_and_grad", interrupted)
+    return calls
+
+
+def test_keyboard_interrupt_reraises_and_keeps_last_iterate(digits, monkeypatch):
+    X, y = digits
+    reference = BackpropMLPClassifier((10,), max_iter=500, random_state=0)
+    _interrupt_at_call(monkeypatch, 12)
     clf = BackpropMLPClassifier((10,), max_iter=500, random_state=0)
-    with pytest.warns(ConvergenceWarning, match="interrupted") as record:
+    with pytest.raises(KeyboardInterrupt) as error:
         clf.fit(X, y)
-    assert len(record) == 1
     assert 1 <= clf.n_iter_ < 12
+    notes = " ".join(getattr(error.value, "__notes__", []))
+    assert f"after {clf.n_iter_} iterations" in notes
+    assert f"last completed iterate (iteration {clf.n_iter_}, loss" in notes
+    assert "best" not in notes
     assert clf.loss_ == clf.loss_curve_[-1]
     assert np.all(np.isfinite(clf.predict_proba(X)))
-    monkeypatch.setattr(Objective, "loss_and_grad", original)
+    monkeypatch.undo()
     assert clf.loss_ == pytest.approx(clf.objective(X, y), rel=1e-12)
     # The kept parameters are the last completed iterate of the same run.
     reference.set_params(max_iter=clf.n_iter_)
     with pytest.warns(ConvergenceWarning):
         reference.fit(X, y)
     assert_array_equal(reference._theta, clf._theta)
+
+
+def test_keyboard_interrupt_from_a_callback_keeps_the_best_validation_iterate(digits):
+    X, y = digits
+    clf = BackpropMLPClassifier(
+        (10,), early_stopping=True, n_iter_no_change=50, max_iter=500, random_state=0
+    )
+    clf.set_callbacks(_StopAfter(8, error=KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt) as error:
+        clf.fit(X, y)
+    assert clf.n_iter_ == 8 == len(clf.validation_scores_)
+    best = int(np.argmax(clf.validation_scores_))
+    assert clf.best_validation_score_ == clf.validation_scores_[best]
+    assert clf.loss_ == clf.loss_curve_[best]
+    notes = " ".join(error.value.__notes__)
+    assert f"best validation score (iteration {best + 1}," in notes
+
+
+def test_keyboard_interrupt_before_any_iteration_changes_nothing(digits, monkeypatch):
+    X, y = digits
+    _interrupt_at_call(monkeypatch, 1)
+    clf = BackpropMLPClassifier((10,), max_iter=5, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not hasattr(clf, "n_features_in_") and not hasattr(clf, "n_iter_")
+
+
+@pytest.mark.parametrize("search", ["cross_val_score", "grid_search"])
+def test_keyboard_interrupt_reaches_the_caller_of_a_search(search, digits, monkeypatch):
+    X, y = digits
+    clf = BackpropMLPClassifier((5,), max_iter=20, random_state=0)
+    calls = _interrupt_at_call(monkeypatch, 30)  # inside the second fold's fit
+    with pytest.raises(KeyboardInterrupt), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if search == "cross_val_score":
+            cross_val_score(clf, X, y, cv=4)
+        else:
+            GridSearchCV(clf, {"alpha": [0.1, 1.0]}, cv=2).fit(X, y)
+    # No fold ran after the interrupted one.
+    assert calls["n"] == 30
+
+
+def test_early_stopping_scores_validation_with_the_sample_weights():
+    X, y = make_classification(300, 10, n_informative=4, flip_y=0.2, random_state=0)
+    sw = np.random.RandomState(1).choice([0.1, 5.0], size=len(y))
+    params = {"early_stopping": True, "validation_fraction": 0.3, "random_state": 0}
+    params |= {"hidden_layer_sizes": (20,), "alpha": 0.0, "max_iter": 300}
+    for class_weight in (None, {0: 1.0, 1: 4.0}):
+        clf = BackpropMLPClassifier(class_weight=class_weight, **params).fit(X, y, sw)
+        w = sw * (1.0 if class_weight is None else np.where(y == 1, 4.0, 1.0))
+        _, X_val, _, y_val, _, w_val = train_test_split(
+            X, y, w, test_size=90, stratify=y, random_state=np.random.RandomState(0)
+        )
+        weighted = accuracy_score(y_val, clf.predict(X_val), sample_weight=w_val)
+        assert clf.best_validation_score_ == pytest.approx(weighted, abs=1e-12)
+        assert weighted != accuracy_score(y_val, clf.predict(X_val))
+
+
+def test_early_stopping_records_the_score_when_converged_before_iterating():
+    X, y = load_iris(return_X_y=True)
+    # tol=0.2: seed 2 converges at its initial parameters.
+    clf = BackpropMLPClassifier(early_stopping=True, tol=0.2, random_state=2).fit(X, y)
+    assert clf.n_iter_ == 0 and clf.validation_scores_ == []
+    _, X_val, _, y_val = train_test_split(
+        X, y, test_size=15, stratify=y, random_state=np.random.RandomState(2)
+    )
+    assert clf.best_validation_score_ == clf.score(X_val, y_val)
+
+
+def test_n_iter_no_change_may_be_infinite(digits):
+    X, y = digits
+    clf = BackpropMLPClassifier(
+        (10,), early_stopping=True, n_iter_no_change=np.inf, max_iter=30, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="max_iter=30"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 30 == len(clf.validation_scores_)
+
+
+def test_a_failing_callback_setup_builds_no_objective(digits, monkeypatch):
+    built = []
+    original = Objective.__init__
+
+    def recording(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Objective, "__init__", recording)
+
+    class Failing(_StopAfter):
+        def on_fit_task_begin(self, estimator, context):
+            raise RuntimeError("setup failed")
+
+    clf = BackpropMLPClassifier((10,), max_iter=5, random_state=0).set_callbacks(Failing(1))
+    with pytest.raises(RuntimeError, match="setup failed"):
+        clf.fit(*digits)
+    assert built == [] or all(o._executor is None and o._X is None for o in built)
