@@ -2,7 +2,9 @@
 
 import inspect
 import pickle
+import re
 import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -520,3 +522,11 @@ def test_budget_advice_follows_the_scale_of_the_columns(iris):
     raw = sp.csr_matrix(raw)
     with pytest.warns(ConvergenceWarning, match="StandardScaler"):
         BackpropMLPClassifier(max_iter=3, random_state=0).fit(raw, y)
+
+
+def test_readme_maps_every_mlpclassifier_parameter():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Coming from MLPClassifier", 1)[1].split("\n## ", 1)[0]
+    first_cells = [row.split("|")[1] for row in section.splitlines() if row.startswith("| ")]
+    listed = set(re.findall(r"`(\w+)`", " ".join(first_cells)))
+    assert set(inspect.signature(MLPClassifier).parameters) <= listed
