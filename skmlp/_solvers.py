@@ -117,7 +117,8 @@ class _Run:
         if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
             # Extreme inputs can overflow; end with the last finite iterate.
             raise _Stop("non-finite")
-        self._recent.append((x.copy(), loss, grad))
+        # Copies: the optimizer may modify x (and a gradient) in place.
+        self._recent.append((x.copy(), loss, np.array(grad, dtype=np.float64)))
         return loss, grad
 
     def at(self, x):
