@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
@@ -24,6 +24,7 @@ from ._curvature import CURVATURES, CurvatureObjective
 from ._layout import Layout
 from ._monitor import CallbackBridge, FitMonitor
 from ._objective import Objective, forward_logits, log_proba_from_logits
+from ._rows import canonical_rows
 from ._solvers import SOLVERS, convergence_message, run_solver
 from ._validation import check_parameters
 
@@ -127,7 +128,9 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into `sample_weight`: ``{label:
         weight}``, or 'balanced' for ``n_samples / (n_classes *
-        np.bincount(y))``.
+        np.bincount(y))`` on the training rows, with each row counted by its
+        sample weight (``S / (n_classes * S_c)``, ``S_c`` the weight of class
+        c), so that a weight of k counts as k repeated rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and the validation split.
     warm_start : bool, default=False
@@ -454,18 +457,23 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
                 "mutually exclusive."
             )
         sample_weight = _check_weights(sample_weight, X)
-        if self.class_weight is not None:
-            class_weights = compute_sample_weight(self.class_weight, y)
-            sample_weight = (
-                class_weights if sample_weight is None else sample_weight * class_weights
-            )
         rng = check_random_state(self.random_state)
         validation = None
         if self.early_stopping:
             X, y, sample_weight, validation = _validation_split(
                 X, y, sample_weight, self.validation_fraction, multilabel, rng
             )
-        Y = binarizer.transform(y)
+        # The fit sees only the multiset of weighted rows (see _rows.py).
+        # Class weights are multiplied into the merged weights: k * c, not a
+        # sum of k copies of c, which rounds differently.
+        X, Y, sample_weight, rows = canonical_rows(X, binarizer.transform(y), sample_weight)
+        y = y[rows]
+        if self.class_weight is not None:
+            sample_weight = sample_weight * _class_sample_weight(
+                self.class_weight, y, sample_weight
+            )
+            if not np.all(sample_weight > 0):  # a class weighted zero
+                X, Y, y, sample_weight = _positive_rows(X, Y, y, sample_weight)
 
         layout = Layout((X.shape[1], *hidden, Y.shape[1]))
         if fitted:
@@ -739,6 +747,33 @@ def _check_weights(sample_weight, X):
     if not sample_weight.sum() > 0:
         raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
     return sample_weight
+
+
+def _class_sample_weight(class_weight, y, sample_weight):
+    """Per-row class weights; 'balanced' counts each class by its sample weights.
+
+    ``S / (n_classes * S_c)`` with ``S_c`` the weight of class c's rows (per
+    label, multiplied over the labels, for multilabel targets): a row
+    repeated k times and a row of weight k count alike.
+    """
+    if class_weight != "balanced":
+        return compute_sample_weight(class_weight, y)
+    weight = np.ones(len(y))
+    for column in np.reshape(y, (len(y), -1)).T:
+        classes, encoded = np.unique(column, return_inverse=True)
+        per_class = compute_class_weight(
+            "balanced", classes=classes, y=column, sample_weight=sample_weight
+        )
+        weight *= per_class[encoded]
+    return weight
+
+
+def _positive_rows(X, Y, y, sample_weight):
+    """The rows with positive weight (after class weights of zero)."""
+    keep = np.flatnonzero(sample_weight > 0)
+    if keep.size == 0:
+        raise ValueError("class_weight gives every sample zero weight: the weights sum to 0.")
+    return X[keep], Y[keep], y[keep], sample_weight[keep]
 
 
 def _validation_split(X, y, sample_weight, fraction, multilabel, rng):
