@@ -13,16 +13,18 @@ objective is built:
 So the same data in any order, or rows repeated in place of integer weights,
 give the same arrays bit for bit, hence the same sums inside the objective
 and the same iterates. ``-0.0`` and ``0.0`` are one value here (the copy holds
-``0.0``): they compare equal and no product of the network tells them apart.
+``0.0``): they compare equal, and the network's sums treat them alike.
 
-The order key is a 64-bit hash of each row's bits (each value mixed with its
-column by the splitmix64 finalizer, the mixed values summed modulo 2**64),
-then the weight. Rows with the same hash are compared exactly; should two
-different rows share a hash, that run is sorted by the rows' bytes instead, so
-the order is a total order on the contents whatever the hash does. Within a
-merged group the weights are summed in ascending order. Cost: one pass over
-the data in cache-sized blocks for the hash, a sort of ``n`` keys, and one copy
-of the distinct rows.
+The order key is a 64-bit hash of each row's bits (each value's bits times
+an odd constant, the high half folded into the low one, times an odd constant
+of its column; summed over the row modulo 2**64; a zero adds nothing, so
+dense and sparse rows hash alike), then the weight. Rows with the same hash
+are compared exactly; should two different rows share a hash, that run is
+sorted by the rows' bytes instead, so the order is a total order on the
+contents whatever the hash does. Within a merged group the weights are summed
+in ascending order. Cost: one pass over the data in cache-sized blocks for
+the hash, a sort of ``n`` keys, and one copy of the distinct rows (sparse
+data: also one canonical CSR copy of X).
 
 Data larger than :data:`MAX_CANONICAL_BYTES` are not copied: they keep the
 given rows and order, and the properties above hold only to rounding.
@@ -113,6 +115,11 @@ def _mix(z):
     return z
 
 
+def _column_constants(columns):
+    """One odd pseudo-random multiplier per column."""
+    return _mix((np.asarray(columns, dtype=np.uint64) + np.uint64(1)) * _GOLDEN) | np.uint64(1)
+
+
 def _bits(values):
     """uint64 bit patterns of finite values, with -0.0 read as 0.0."""
     values = np.asarray(values)
@@ -123,36 +130,37 @@ def _bits(values):
     return values.astype(np.uint64)
 
 
-def _salts(columns):
-    """One mixed constant per column, so that equal values in other columns differ."""
-    return _mix((np.asarray(columns, dtype=np.uint64) + np.uint64(1)) * _GOLDEN)
+def _scramble(z, constants):
+    """``fold(z * m) * c`` in place: every bit of a value reaches the high bits."""
+    z *= _MIX1
+    z ^= z >> np.uint64(32)
+    z *= constants
+    return z
 
 
 def _dense_hashes(X, salt=0):
-    """Row hashes of a dense matrix: sum over j of mix(bits(x_ij) ^ salt_j)."""
+    """Row hashes of a dense matrix: sum over j of scramble(bits(x_ij), c_j)."""
     n_rows, n_columns = X.shape
     hashes = np.zeros(n_rows, np.uint64)
     if n_columns == 0:
         return hashes
-    salts = _salts(np.arange(salt, salt + n_columns))
+    constants = _column_constants(np.arange(salt, salt + n_columns))
     step = max(1, _BLOCK_VALUES // n_columns)
     for a in range(0, n_rows, step):
-        block = _bits(X[a : a + step])
-        block ^= salts
-        hashes[a : a + step] = _mix(block).sum(axis=1, dtype=np.uint64)
+        block = _scramble(_bits(X[a : a + step]), constants)
+        hashes[a : a + step] = block.sum(axis=1, dtype=np.uint64)
     return hashes
 
 
 def _sparse_hashes(X):
     """Row hashes of canonical CSR: the dense formula over the nonzeros."""
-    mixed = np.empty(X.nnz, np.uint64)
+    scrambled = np.empty(X.nnz, np.uint64)
     for a in range(0, X.nnz, _BLOCK_VALUES):
         b = min(a + _BLOCK_VALUES, X.nnz)
-        block = _bits(X.data[a:b])
-        block ^= _salts(X.indices[a:b])
-        mixed[a:b] = _mix(block)
+        constants = _column_constants(X.indices[a:b])
+        scrambled[a:b] = _scramble(_bits(X.data[a:b]), constants)
     totals = np.zeros(X.nnz + 1, np.uint64)
-    np.cumsum(mixed, dtype=np.uint64, out=totals[1:])
+    np.cumsum(scrambled, dtype=np.uint64, out=totals[1:])
     return totals[X.indptr[1:]] - totals[X.indptr[:-1]]
 
 
