@@ -40,7 +40,7 @@ class _TrainingProblem:
     layout: Layout
     binarizer: LabelBinarizer
     out_activation: str
-    X: object  # the training rows (without the validation split)
+    X: object  # the training rows: canonical (_rows.py), without the validation split
     y: np.ndarray
     sample_weight: np.ndarray | None
     validation: tuple | None  # (X_val, y_val) when early stopping
@@ -291,6 +291,9 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             Class labels, or a binary indicator matrix for multilabel targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; each sample's loss counts ``s_i / S``.
+            Identical rows are merged and the rows put in an order of their
+            contents, so a weight of k gives the same model, bit for bit, as
+            k repeated rows (see the README; not above 1 GiB of X).
 
         Returns
         -------

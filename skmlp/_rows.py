@@ -26,6 +26,11 @@ in ascending order. Cost: one pass over the data in cache-sized blocks for
 the hash, a sort of ``n`` keys, and one copy of the distinct rows (sparse
 data: also one canonical CSR copy of X).
 
+Bit-identical rows make bit-identical fits wherever the solver is
+deterministic: not scipy's trust-krylov with exact curvature (trlib varies
+from run to run on indefinite Hessians), and not early stopping's split,
+which is drawn from the rows as given, before this.
+
 Data larger than :data:`MAX_CANONICAL_BYTES` are not copied: they keep the
 given rows and order, and the properties above hold only to rounding.
 """
