@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import train_test_split
 
@@ -273,3 +275,46 @@ def test_fitted_attributes_describe_the_given_data():
     assert list(clf.classes_) == ["cat", "dog", "emu"]
     assert_array_equal(sw, sw_before)
     pd.testing.assert_frame_equal(frame, X_before)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    n=st.integers(1, 12),
+    n_features=st.integers(1, 4),
+    sparse=st.booleans(),
+    dtype=st.sampled_from([np.float64, np.float32]),
+)
+def test_canonical_rows_of_a_multiset(data, n, n_features, sparse, dtype):
+    """Any order and any split of weights over repeats give the same arrays."""
+    values = st.sampled_from([0.0, -0.0, 1.0, -2.5, 1e300 if dtype == np.float64 else 3e38])
+    X = np.array(
+        data.draw(
+            st.lists(
+                st.lists(values, min_size=n_features, max_size=n_features), min_size=n, max_size=n
+            )
+        ),
+        dtype=dtype,
+    )
+    Y = np.array(
+        data.draw(st.lists(st.sampled_from([[0, 1], [1, 0], [1, 1]]), min_size=n, max_size=n))
+    )
+    counts = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    counts[data.draw(st.integers(0, n - 1))] += 1  # a positive total
+    box = sp.csr_matrix if sparse else np.asarray
+    perm = np.array(data.draw(st.permutations(range(n))), dtype=int)
+    weighted = canonical_rows(box(X[perm]), Y[perm], counts[perm].astype(float))
+    repeated = canonical_rows(box(X.repeat(counts, axis=0)), Y.repeat(counts, axis=0))
+    for a, b in zip(weighted[:3], repeated[:3]):
+        a, b = (a.toarray(), b.toarray()) if sp.issparse(a) else (a, b)
+        assert a.dtype == b.dtype
+        assert a.tobytes() == b.tobytes()
+    # against a dictionary of (row values, label) -> total weight
+    totals = {}
+    for x, label, count in zip(X + 0.0, Y, counts):
+        if count:
+            key = (tuple(x), tuple(label))
+            totals[key] = totals.get(key, 0) + count
+    Xc = weighted[0].toarray() if sparse else weighted[0]
+    got = {(tuple(x), tuple(label)): w for x, label, w in zip(Xc, weighted[1], weighted[2])}
+    assert got == totals
