@@ -338,6 +338,7 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
             time.sleep(SETTLE)
             for dtype, (X_floor, W1) in floor_data.items():
                 floor_times(X_floor, W1, floor_runs[dtype], n_products=3)
+                time.sleep(SETTLE)  # not next to BLAS's spinning workers
                 start = time.perf_counter()
                 canonical_rows(X_floor, Y_train)
                 canonical_seconds[dtype].append(time.perf_counter() - start)
