@@ -37,6 +37,12 @@ uses them only while they are faster than the calling thread alone). Peak
 memory is
 tracemalloc's peak during one extra fit (numpy buffers and Python objects;
 not BLAS-internal buffers).
+"canonical rows" is the cost of making the training rows canonical (merging
+identical rows, sorting them by content: skmlp/_rows.py), timed on its own
+between the fits and set against the median fit time, which includes it.
+"duplicated rows" fits one-hot coded data in which every distinct row occurs
+many times, with the canonical rows (the default) and with the rows kept as
+given (the behaviour above the size limit), for the same 100 iterations.
 Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
 """
 
@@ -59,9 +65,10 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from skmlp import BackpropMLPClassifier
+from skmlp import BackpropMLPClassifier, _rows
 from skmlp._layout import Layout
 from skmlp._objective import Objective
+from skmlp._rows import canonical_rows
 
 TOL = 1e-12  # nobody stops before max_iter
 # Seconds of rest before each timed fit and each block of floor samples.
@@ -315,6 +322,8 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
         for dtype in (np.float64, np.float32)
     }
     floor_runs = {dtype: {} for dtype in floor_data}
+    Y_train = LabelBinarizer().fit_transform(y_train)
+    canonical_seconds = {dtype: [] for dtype in floor_data}
     load_before = os.getloadavg()[0]
     for m in methods:  # warm-up: imports, BLAS threads, page faults
         m.fit(X_train, y_train)
@@ -329,6 +338,10 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
             time.sleep(SETTLE)
             for dtype, (X_floor, W1) in floor_data.items():
                 floor_times(X_floor, W1, floor_runs[dtype], n_products=3)
+                time.sleep(SETTLE)  # not next to BLAS's spinning workers
+                start = time.perf_counter()
+                canonical_rows(X_floor, Y_train)
+                canonical_seconds[dtype].append(time.perf_counter() - start)
     floors = {dtype: best_floor(t) for dtype, t in floor_runs.items()}
     oriented = {dtype: best_floor(t, "oriented") for dtype, t in floor_runs.items()}
 
@@ -370,6 +383,16 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
             f"{peak:.1f} | "
             f"{ref_a / median[m.label]:.2f} | {ref_b / median[m.label]:.2f} |"
         )
+    print()
+    print("| canonical rows | ms | share of the fit (c) | share of the fit (d) |")
+    print("|---|---|---|---|")
+    for dtype in floor_data:
+        ms = 1e3 * statistics.median(canonical_seconds[dtype])
+        print(
+            f"| {np.dtype(dtype).name} {X_train.shape[0]}x{X_train.shape[1]} | {ms:.2f} "
+            f"| {ms / (10 * median[methods[2].label]):.2f}% "
+            f"| {ms / (10 * median[methods[3].label]):.2f}% |"
+        )
     loss = {label: r[2] for label, r in results.items()}
     c, d = methods[2].label, methods[3].label
     unchunked = methods[4].label
@@ -405,6 +428,57 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
     )
 
 
+def duplicated_rows(repeats, max_iter, n_rows=20000, n_distinct=400):
+    """Fit time with canonical rows vs the rows as given, on repeated one-hot rows."""
+    rng = np.random.RandomState(0)
+    codes = rng.randint(0, 5, size=(n_distinct, 8))  # 8 categorical features, 5 levels
+    X_distinct = np.zeros((n_distinct, 40))
+    X_distinct[np.arange(n_distinct)[:, None], 5 * np.arange(8) + codes] = 1.0
+    y_distinct = (codes[:, 0] + codes[:, 1] + rng.randint(0, 2, n_distinct)) % 4
+    rows = rng.randint(0, n_distinct, size=n_rows)
+    X, y = X_distinct[rows], y_distinct[rows]
+    n_unique = len(np.unique(np.column_stack([X, y]), axis=0))
+    params = {"max_iter": max_iter, "tol": TOL, "max_fun": 10**6, "random_state": 0}
+    limit = _rows.MAX_CANONICAL_BYTES
+
+    def fit(canonical):
+        _rows.MAX_CANONICAL_BYTES = limit if canonical else -1
+        clf = BackpropMLPClassifier(**params)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                start = time.perf_counter()
+                clf.fit(X, y)
+                return time.perf_counter() - start, clf
+        finally:
+            _rows.MAX_CANONICAL_BYTES = limit
+
+    ways = {"canonical rows (default)": True, "rows as given": False}
+    times, models = {way: [] for way in ways}, {}
+    load_before = os.getloadavg()[0]
+    for canonical in ways.values():  # warm-up
+        fit(canonical)
+    for _ in range(repeats):
+        for way, canonical in ways.items():
+            time.sleep(SETTLE)
+            seconds, models[way] = fit(canonical)
+            times[way].append(seconds)
+    print(f"\n### duplicated rows: {n_rows}x40 one-hot rows, {n_unique} distinct (row, label)\n")
+    print(
+        f"{max_iter} L-BFGS iterations (40-25-4), median of {repeats} fits; 1-minute load "
+        f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after.\n"
+    )
+    print("| rows | fit s | iters | evals | fit ms/eval | final loss | speedup |")
+    print("|---|---|---|---|---|---|---|")
+    given = statistics.median(times["rows as given"])
+    for way, model in models.items():
+        seconds = statistics.median(times[way])
+        print(
+            f"| {way} | {seconds:.3f} | {model.n_iter_} | {model.n_fun_} | "
+            f"{1e3 * seconds / model.n_fun_:.2f} | {model.loss_:.10f} | {given / seconds:.1f} |"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="fits per method (median)")
@@ -415,6 +489,7 @@ def main():
     print("\n".join(machine_description()))
     for problem in problems(args.quick):
         run(*problem, repeats=repeats, max_iter=max_iter)
+    duplicated_rows(repeats, max_iter)
 
 
 if __name__ == "__main__":

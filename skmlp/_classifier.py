@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -32,6 +32,7 @@ from ._curvature import CURVATURES, CurvatureObjective
 from ._layout import Layout
 from ._monitor import CallbackBridge, FitMonitor
 from ._objective import Objective, forward_logits, log_proba_from_logits
+from ._rows import canonical_rows
 from ._solvers import SOLVERS, convergence_message, run_solver
 from ._validation import check_parameters, plain_value
 
@@ -47,7 +48,7 @@ class _TrainingProblem:
     layout: Layout
     binarizer: LabelBinarizer
     out_activation: str
-    X: object  # the training rows (without the validation split)
+    X: object  # the training rows: canonical (_rows.py), without the validation split
     y: np.ndarray
     sample_weight: np.ndarray | None
     validation: tuple | None  # (X_val, y_val, sample_weight_val) when early stopping
@@ -183,7 +184,10 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
     class_weight : dict, 'balanced' or None, default=None
         Weights per class, multiplied into `sample_weight`: ``{label:
         weight}`` (non-negative), or 'balanced' for ``n_samples / (n_classes *
-        np.bincount(y))``.
+        np.bincount(y))`` on the training rows, with each row counted by its
+        sample weight (``S / (n_classes * S_c)``, ``S_c`` the weight of class
+        c), so that a weight of k counts as k repeated rows. With early
+        stopping the held-out rows are scored with the same class weights.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights and the validation split.
     warm_start : bool, default=False
@@ -351,6 +355,9 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             Class labels, or a binary indicator matrix for multilabel targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; each sample's loss counts ``s_i / S``.
+            Identical rows are merged and the rows put in an order of their
+            contents, so a weight of k gives the same model, bit for bit, as
+            k repeated rows (see the README; not above 1 GiB of X).
 
         Returns
         -------
@@ -594,29 +601,39 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
                 "mutually exclusive."
             )
         sample_weight = _check_weights(sample_weight, X)
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, dict):
-                negative = {k: v for k, v in self.class_weight.items() if not v >= 0}
-                if negative:
-                    shown = ", ".join(
-                        f"class {plain_value(k)}: {plain_value(v)}" for k, v in negative.items()
-                    )
-                    raise ValueError(
-                        f"class_weight must be non-negative, as sample weights are; got {shown}."
-                    )
-            class_weights = compute_sample_weight(self.class_weight, y)
-            sample_weight = (
-                class_weights if sample_weight is None else sample_weight * class_weights
-            )
-            if not sample_weight.sum() > 0:
-                raise ValueError("class_weight and sample_weight give every sample weight 0.")
+        if isinstance(self.class_weight, dict):
+            negative = {k: v for k, v in self.class_weight.items() if not v >= 0}
+            if negative:
+                shown = ", ".join(
+                    f"class {plain_value(k)}: {plain_value(v)}" for k, v in negative.items()
+                )
+                raise ValueError(
+                    f"class_weight must be non-negative, as sample weights are; got {shown}."
+                )
         rng = check_random_state(self.random_state)
         validation = None
         if self.early_stopping:
             X, y, sample_weight, validation = _validation_split(
                 X, y, sample_weight, self.validation_fraction, multilabel, rng
             )
-        Y = binarizer.transform(y)
+            if self.class_weight is not None:
+                # The held-out rows are scored with the fit's class weights.
+                X_val, y_val, sample_weight_val = validation
+                class_weights = _class_sample_weight(self.class_weight, y, sample_weight, y_val)
+                if sample_weight_val is not None:
+                    class_weights = sample_weight_val * class_weights
+                validation = (X_val, y_val, class_weights)
+        # The fit sees only the multiset of weighted rows (see _rows.py).
+        # Class weights are multiplied into the merged weights: k * c, not a
+        # sum of k copies of c, which rounds differently.
+        X, Y, sample_weight, rows = canonical_rows(X, binarizer.transform(y), sample_weight)
+        y = y[rows]
+        if self.class_weight is not None:
+            sample_weight = sample_weight * _class_sample_weight(
+                self.class_weight, y, sample_weight
+            )
+            if not np.all(sample_weight > 0):  # a class weighted zero
+                X, Y, y, sample_weight = _positive_rows(X, Y, y, sample_weight)
 
         layout = Layout((X.shape[1], *hidden, Y.shape[1]))
         if fitted:
@@ -907,6 +924,39 @@ def _check_weights(sample_weight, X):
     if not sample_weight.sum() > 0:
         raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
     return sample_weight
+
+
+def _class_sample_weight(class_weight, y, sample_weight, y_rows=None):
+    """Class weights of the rows `y_rows` (default `y`), as fitted on `y`.
+
+    'balanced' counts each class by its sample weights: ``S / (n_classes *
+    S_c)`` with ``S_c`` the weight of class c's rows in `y` (per label,
+    multiplied over the labels, for multilabel targets), so that a row
+    repeated k times and a row of weight k count alike. A class of `y_rows`
+    absent from `y` gets weight 1.
+    """
+    y_rows = y if y_rows is None else y_rows
+    if class_weight != "balanced":
+        return compute_sample_weight(class_weight, y_rows)
+    weight = np.ones(len(y_rows))
+    columns = np.reshape(y, (len(y), -1)).T
+    for column, rows in zip(columns, np.reshape(y_rows, (len(y_rows), -1)).T):
+        classes = np.unique(column)
+        per_class = compute_class_weight(
+            "balanced", classes=classes, y=column, sample_weight=sample_weight
+        )
+        index = np.minimum(np.searchsorted(classes, rows), len(classes) - 1)
+        known = classes[index] == rows
+        weight[known] *= per_class[index[known]]
+    return weight
+
+
+def _positive_rows(X, Y, y, sample_weight):
+    """The rows with positive weight (after class weights of zero)."""
+    keep = np.flatnonzero(sample_weight > 0)
+    if keep.size == 0:
+        raise ValueError("class_weight gives every sample zero weight: the weights sum to 0.")
+    return X[keep], Y[keep], y[keep], sample_weight[keep]
 
 
 def _validation_split(X, y, sample_weight, fraction, multilabel, rng):

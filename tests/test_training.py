@@ -15,7 +15,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, recall_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.class_weight import compute_sample_weight
 
 from skmlp import BackpropMLPClassifier
 from skmlp._objective import Objective
@@ -133,7 +132,9 @@ def test_class_weight_balanced_equals_sample_weight():
     sw = np.random.RandomState(0).uniform(0.5, 1.5, size=len(y))
     params = {"hidden_layer_sizes": (5,), "max_iter": 500, "random_state": 0}
     balanced = BackpropMLPClassifier(class_weight="balanced", **params).fit(X, y, sw)
-    manual = BackpropMLPClassifier(**params).fit(X, y, sw * compute_sample_weight("balanced", y))
+    # 'balanced' counts each class by its sample weights: S / (2 S_c).
+    per_class = sw.sum() / (2 * np.array([sw[y == 0].sum(), sw[y == 1].sum()]))
+    manual = BackpropMLPClassifier(**params).fit(X, y, sw * per_class[y])
     for a, b in zip(balanced.coefs_, manual.coefs_):
         assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     as_dict = BackpropMLPClassifier(class_weight={0: 1.0, 1: 3.0}, **params).fit(X, y)
