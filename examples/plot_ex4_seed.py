@@ -1,6 +1,6 @@
 """
 The seed notebook: digits, the course's cost J, and backpropagation
-====================================================================
+===================================================================
 
 skmlp began as a notebook on exercise 4 of the Machine Learning course: load
 5000 handwritten digits (20x20 pixels), show 100 of them, compute the cost J
@@ -138,7 +138,7 @@ trained = fit_with_budget(200)
 
 # %%
 # What the hidden units look for, and the loss during training
-# -----------------------------------------------------------
+# ------------------------------------------------------------
 # Each hidden unit's 400 (or 64) incoming weights, shown as an image.
 display = plot_hidden_units(trained, image_shape, transpose=transpose)
 display.ax_.set_title("Incoming weights of the hidden units")
