@@ -45,6 +45,7 @@ extensions = [
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb", "**.py", "**.zip", "**.md5"]
+toc_object_entries_show_parents = "hide"  # "fit()", not "BackpropMLPClassifier.fit()"
 default_role = "py:obj"  # `name` in docstrings links to the object when it can
 nitpicky = False
 
@@ -103,12 +104,12 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     # "Examples using X" on the API pages.
     "doc_module": ("skmlp",),
-    "backreferences_dir": "gen_modules/backreferences",
+    "backreferences_dir": "generated",  # next to the API pages, which include them
     "inspect_global_variables": True,
     "remove_config_comments": True,
     "min_reported_time": 0,
     "show_memory": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": ("skmlp_gallery.matplotlib_tight",),
     "matplotlib_animations": False,
     "download_all_examples": False,
     "show_signature": False,
@@ -127,7 +128,9 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": []}
+# No section navigation on the home page and the example pages: the examples
+# need the width (the gallery index lists them).
+html_sidebars = {"index": [], "auto_examples/*": []}
 html_show_sourcelink = True
 html_copy_source = True
 

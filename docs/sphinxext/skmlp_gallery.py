@@ -17,3 +17,15 @@ def example_argv(gallery_conf, script_vars):
         "plot_training.py": [out],
         "plot_solvers.py": [out],
     }.get(name, [])
+
+
+def matplotlib_tight(block, block_vars, gallery_conf, **kwargs):
+    """sphinx-gallery's matplotlib scraper, saving with ``bbox_inches="tight"``.
+
+    The examples set titles on figures whose Axes fill them (the image grids
+    of :mod:`skmlp.plotting`); a tight box keeps the titles in the picture,
+    as the examples' own ``savefig(..., bbox_inches="tight")`` does.
+    """
+    from sphinx_gallery.scrapers import matplotlib_scraper
+
+    return matplotlib_scraper(block, block_vars, gallery_conf, bbox_inches="tight", **kwargs)
