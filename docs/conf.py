@@ -113,6 +113,10 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "download_all_examples": False,
     "show_signature": False,
+    # No execution-times pages: sphinx-gallery loads their table scripts
+    # from CDNs, and the pages must read offline. (Each example's page
+    # states its running time.)
+    "write_computation_times": False,
 }
 
 # ---------------------------------------------------------------------- html
