@@ -1,6 +1,6 @@
 """
 The seed notebook: digits, the course's cost J, and backpropagation
-====================================================================
+===================================================================
 
 skmlp began as a notebook on exercise 4 of the Machine Learning course: load
 5000 handwritten digits (20x20 pixels), show 100 of them, compute the cost J
@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
-from skmlp import BackpropMLPClassifier
+from skmlp import BackpropMLPClassifier, check_gradients, pack
 from skmlp.ex4 import (
     DATA_FILE,
     ENV_VAR,
@@ -105,6 +105,21 @@ else:
     print(f"Given weights: training accuracy {given.score(X, y):.2%} (course: 97.52%)")
 
 # %%
+# Gradient checking
+# -----------------
+# Before training, the course checks the backpropagated gradient against
+# central differences of J on a small network and a few examples;
+# ``check_gradients`` does it for any configuration. A correct gradient gives
+# a relative difference below 1e-9.
+rows = np.random.RandomState(0).choice(X.shape[0], size=min(50, X.shape[0]), replace=False)
+small = BackpropMLPClassifier(hidden_layer_sizes=(5,), alpha=3.0, random_state=0)
+check = check_gradients(small, X[rows], y[rows])
+print(
+    f"Gradient check on {len(rows)} examples, {check.analytic.size} parameters: "
+    f"relative difference {check.relative_difference:.1e}"
+)
+
+# %%
 # Training a network by backpropagation
 # -------------------------------------
 # One hidden layer of 25 logistic units, lambda = 1, L-BFGS. The course stops
@@ -136,14 +151,21 @@ def fit_with_budget(max_iter):
 short = fit_with_budget(50)
 trained = fit_with_budget(200)
 
+# The optimizer sees all weights unrolled into one vector (the course's
+# nn_params); pack() unrolls the course's Theta matrices the same way.
+nn_params, shapes = pack(trained.thetas_)
+print(f"{nn_params.size} parameters unrolled from Theta shapes {shapes}")
+
 # %%
 # What the hidden units look for, and the loss during training
-# -----------------------------------------------------------
+# ------------------------------------------------------------
 # Each hidden unit's 400 (or 64) incoming weights, shown as an image.
 display = plot_hidden_units(trained, image_shape, transpose=transpose)
 display.ax_.set_title("Incoming weights of the hidden units")
 display.figure_.savefig(output_dir / "ex4_hidden_units.png", bbox_inches="tight")
 
+# %%
+# J after each iteration of the second fit (``loss_curve_``).
 display = plot_loss_curve(trained)
 display.figure_.savefig(output_dir / "ex4_loss_curve.png", bbox_inches="tight")
 

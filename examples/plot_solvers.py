@@ -1,6 +1,6 @@
 """
 Solvers compared: loss against iterations and against wall time
-==============================================================
+===============================================================
 
 Every solver of :class:`skmlp.BackpropMLPClassifier` fits the same network
 from the same initial weights, on scikit-learn's digits and on a 5000 x 400

@@ -215,7 +215,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         first (copies).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when X has string column names.
     n_layers_ : int
         Number of layers, input and output included.
@@ -247,7 +247,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
     See Also
     --------
-    sklearn.neural_network.MLPClassifier : scikit-learn's multi-layer perceptron.
+    sklearn.neural_network.MLPClassifier : The multi-layer perceptron of scikit-learn.
 
     Notes
     -----

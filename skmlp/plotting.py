@@ -2,8 +2,10 @@
 
 Optional: needs matplotlib (``pip install skmlp[plots]``), imported only when
 a function is called. Nothing here calls ``show()``: the functions draw into
-the given Axes (or a new figure) and return a small display object holding
-the matplotlib artists, in the manner of scikit-learn's displays.
+the given Axes (or a new figure) and return a display object holding the
+data and the matplotlib artists. As with scikit-learn's displays, each
+display can also be built from an estimator or data (``from_estimator``,
+``from_data``) or from its data directly, then drawn with ``plot``.
 """
 
 import numpy as np
@@ -22,6 +24,21 @@ __all__ = [
 class ImageGridDisplay:
     """Images drawn side by side, in a near-square grid, in one Axes.
 
+    The seed's ``displayData``. Build it with :meth:`from_data` (rows of X,
+    e.g. digits) or :meth:`from_estimator` (a network's hidden units), or
+    give the images and call :meth:`plot`, as with scikit-learn's displays.
+
+    Parameters
+    ----------
+    images : array-like of shape (n_images, height, width)
+        The images, upright.
+    indices : array-like of int of shape (n_images,), default=None
+        What each image shows (the row of X, the hidden unit); None numbers
+        them 0, 1, ...
+    symmetric : bool, default=False
+        Scale each image symmetrically about zero, so that zero is mid-grey
+        (for weights), instead of to its own range of values (for pixels).
+
     Attributes
     ----------
     images_ : list of matplotlib.image.AxesImage
@@ -32,17 +49,187 @@ class ImageGridDisplay:
         The Axes holding the images.
     figure_ : matplotlib.figure.Figure
         The figure holding the Axes.
+
+    See Also
+    --------
+    plot_digit_grid : The same as :meth:`from_data`.
+    plot_hidden_units : The same as :meth:`from_estimator`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matplotlib.figure import Figure
+    >>> from skmlp.plotting import ImageGridDisplay
+    >>> images = np.arange(24.0).reshape(6, 2, 2)
+    >>> display = ImageGridDisplay(images).plot(ax=Figure().subplots())
+    >>> len(display.images_), display.indices_.tolist()
+    (6, [0, 1, 2, 3, 4, 5])
     """
 
-    def __init__(self, images, indices, ax):
-        self.images_ = images
+    def __init__(self, images, *, indices=None, symmetric=False):
+        self.images = images
+        self.indices = indices
+        self.symmetric = symmetric
+
+    def plot(self, ax=None, *, cmap="gray"):
+        """Draw the images.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, default=None
+            Where to draw; a new figure sized to the grid when None.
+        cmap : str or matplotlib colormap, default='gray'
+            Colormap of the images.
+
+        Returns
+        -------
+        display : ImageGridDisplay
+            This display, with ``images_``, ``indices_``, ``ax_`` and
+            ``figure_`` set.
+        """
+        _check_matplotlib()
+        images = np.asarray(self.images, dtype=np.float64)
+        if images.ndim != 3 or 0 in images.shape:
+            raise ValueError(
+                "images must be a non-empty array of shape (n_images, height, width), "
+                f"got shape {images.shape}."
+            )
+        if self.indices is None:
+            indices = np.arange(len(images))
+        else:
+            indices = np.asarray(self.indices)
+            if indices.shape != (len(images),):
+                raise ValueError(
+                    f"indices must have shape ({len(images)},), one per image, "
+                    f"got shape {indices.shape}."
+                )
+        ax = _axes(ax, _grid_shape(len(images)), images.shape[1:])
+        self.images_ = _draw_grid(ax, images, symmetric=bool(self.symmetric), cmap=cmap)
         self.indices_ = indices
         self.ax_ = ax
         self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_data(
+        cls, X, image_shape, n=100, *, random_state=None, transpose=False, ax=None, cmap="gray"
+    ):
+        """Show `n` random rows of X as images in a near-square grid.
+
+        The seed's ``displayData``: 100 random digits as a 10 x 10 grid. Each
+        image is scaled to its own range of values.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_pixels)
+            One image per row.
+        image_shape : tuple of int
+            ``(height, width)`` of each image; ``height * width == n_pixels``.
+        n : int, default=100
+            Number of images shown (all rows if X has fewer).
+        random_state : int, RandomState instance or None, default=None
+            Chooses the rows.
+        transpose : bool, default=False
+            The pixels of each row are stored column by column (MATLAB order,
+            as in the course's 20x20 digits): True shows such images upright.
+        ax : matplotlib.axes.Axes, default=None
+            Where to draw; a new figure when None.
+        cmap : str or matplotlib colormap, default='gray'
+            Colormap of the images.
+
+        Returns
+        -------
+        display : ImageGridDisplay
+            ``indices_`` holds the rows shown, ``images_`` one AxesImage each.
+
+        Examples
+        --------
+        >>> from matplotlib.figure import Figure
+        >>> from sklearn.datasets import load_digits
+        >>> from skmlp.plotting import ImageGridDisplay
+        >>> X = load_digits().data
+        >>> display = ImageGridDisplay.from_data(
+        ...     X, (8, 8), n=25, random_state=0, ax=Figure().subplots()
+        ... )
+        >>> len(display.images_)
+        25
+        """
+        _check_matplotlib()
+        X = check_array(X, accept_sparse="csr", dtype=np.float64)
+        shape = _check_image_shape(image_shape, X.shape[1], "X has")
+        if not (isinstance(n, int | np.integer) and n >= 1):
+            raise ValueError(f"n must be a positive integer, got {n!r}.")
+        rng = check_random_state(random_state)
+        indices = rng.choice(X.shape[0], size=min(int(n), X.shape[0]), replace=False)
+        rows = X[indices]
+        if hasattr(rows, "toarray"):
+            rows = rows.toarray()
+        images = _as_images(rows, shape, transpose)
+        return cls(images, indices=indices, symmetric=False).plot(ax, cmap=cmap)
+
+    @classmethod
+    def from_estimator(cls, estimator, image_shape, *, transpose=False, ax=None, cmap="gray"):
+        """Show each first hidden unit's incoming weights as an image.
+
+        Unit ``j`` is drawn from ``coefs_[0][:, j]``, scaled symmetrically
+        about zero (zero weight is mid-grey): the features each unit looks for.
+
+        Parameters
+        ----------
+        estimator : fitted BackpropMLPClassifier or Pipeline ending in one
+            Any fitted estimator with ``coefs_`` (scikit-learn's
+            MLPClassifier too).
+        image_shape : tuple of int
+            ``(height, width)`` of the input images; ``height * width`` must
+            be the number of inputs.
+        transpose : bool, default=False
+            The inputs are pixels stored column by column (as the course's
+            digits): True shows the units upright.
+        ax : matplotlib.axes.Axes, default=None
+            Where to draw; a new figure when None.
+        cmap : str or matplotlib colormap, default='gray'
+            Colormap of the images.
+
+        Returns
+        -------
+        display : ImageGridDisplay
+            ``indices_`` holds the unit numbers, ``images_`` one AxesImage each.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from matplotlib.figure import Figure
+        >>> from skmlp import BackpropMLPClassifier
+        >>> from skmlp.plotting import ImageGridDisplay
+        >>> clf = BackpropMLPClassifier.from_thetas(
+        ...     [np.ones((6, 17)), np.ones((3, 7))], classes=[0, 1, 2]
+        ... )
+        >>> display = ImageGridDisplay.from_estimator(clf, (4, 4), ax=Figure().subplots())
+        >>> len(display.images_)
+        6
+        """
+        _check_matplotlib()
+        estimator = _final_step(estimator)
+        check_is_fitted(estimator)
+        weights = np.asarray(estimator.coefs_[0], dtype=np.float64)
+        shape = _check_image_shape(image_shape, weights.shape[0], "the network has", "inputs")
+        images = _as_images(weights.T, shape, transpose)
+        return cls(images, symmetric=True).plot(ax, cmap=cmap)
 
 
 class LossCurveDisplay:
-    """A training loss curve.
+    """A training loss curve: J after each iteration.
+
+    Build it with :meth:`from_estimator`, or give the curve and call
+    :meth:`plot`, as with scikit-learn's displays.
+
+    Parameters
+    ----------
+    loss_curve : array-like of shape (n_iter,)
+        The loss after each iteration, e.g. a fitted estimator's
+        ``loss_curve_``.
+    name : str, default=None
+        Label of the curve in a legend (e.g. the solver); no legend when None.
 
     Attributes
     ----------
@@ -52,12 +239,103 @@ class LossCurveDisplay:
         The Axes holding the curve.
     figure_ : matplotlib.figure.Figure
         The figure holding the Axes.
+
+    See Also
+    --------
+    plot_loss_curve : The same as :meth:`from_estimator`.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from skmlp.plotting import LossCurveDisplay
+    >>> display = LossCurveDisplay([0.9, 0.5, 0.4], name="lbfgs")
+    >>> display.plot(ax=Figure().subplots()).line_.get_xdata().tolist()
+    [1, 2, 3]
     """
 
-    def __init__(self, line, ax):
-        self.line_ = line
+    def __init__(self, loss_curve, *, name=None):
+        self.loss_curve = loss_curve
+        self.name = name
+
+    def plot(self, ax=None, **kwargs):
+        """Draw the curve.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, default=None
+            Where to draw; a new figure when None. Several curves can share
+            one Axes.
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.plot` (e.g. ``color``).
+
+        Returns
+        -------
+        display : LossCurveDisplay
+            This display, with ``line_``, ``ax_`` and ``figure_`` set.
+        """
+        _check_matplotlib()
+        curve = np.asarray(self.loss_curve, dtype=np.float64)
+        if curve.ndim != 1 or curve.size == 0:
+            raise ValueError(
+                f"loss_curve must be a non-empty 1-D sequence, got shape {curve.shape}."
+            )
+        if ax is None:
+            _, ax = _pyplot().subplots()
+        if self.name is not None:
+            kwargs.setdefault("label", self.name)
+        (self.line_,) = ax.plot(np.arange(1, len(curve) + 1), curve, **kwargs)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss J")
+        ax.set_title("Training loss")
+        if self.name is not None:
+            ax.legend()
         self.ax_ = ax
         self.figure_ = ax.figure
+        return self
+
+    @classmethod
+    def from_estimator(cls, estimator, *, ax=None, name=None, **kwargs):
+        """Plot a fitted estimator's training loss ``loss_curve_``.
+
+        Parameters
+        ----------
+        estimator : fitted BackpropMLPClassifier or Pipeline ending in one
+            Any fitted estimator with ``loss_curve_``.
+        ax : matplotlib.axes.Axes, default=None
+            Where to draw; a new figure when None.
+        name : str, default=None
+            Label of the curve in a legend; no legend when None.
+        **kwargs : dict
+            Passed to :meth:`matplotlib.axes.Axes.plot`.
+
+        Returns
+        -------
+        display : LossCurveDisplay
+            ``line_`` holds the curve.
+
+        Examples
+        --------
+        >>> from matplotlib.figure import Figure
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.preprocessing import scale
+        >>> from skmlp import BackpropMLPClassifier
+        >>> from skmlp.plotting import LossCurveDisplay
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropMLPClassifier((5,), random_state=0).fit(scale(X), y)
+        >>> display = LossCurveDisplay.from_estimator(clf, ax=Figure().subplots())
+        >>> len(display.line_.get_ydata()) == clf.n_iter_
+        True
+        """
+        _check_matplotlib()
+        estimator = _final_step(estimator)
+        check_is_fitted(estimator)
+        curve = getattr(estimator, "loss_curve_", None)
+        if curve is None:
+            raise ValueError(
+                f"This {type(estimator).__name__} has no loss_curve_: it was not "
+                "trained by fit (e.g. it was made by from_thetas). Fit it first."
+            )
+        return cls(curve, name=name).plot(ax, **kwargs)
 
 
 def plot_digit_grid(
@@ -66,7 +344,8 @@ def plot_digit_grid(
     """Show `n` random rows of X as images in a near-square grid.
 
     The seed's ``displayData``: 100 random digits as a 10 x 10 grid. Each
-    image is scaled to its own range of values.
+    image is scaled to its own range of values. The same as
+    :meth:`ImageGridDisplay.from_data`.
 
     Parameters
     ----------
@@ -91,6 +370,10 @@ def plot_digit_grid(
     display : ImageGridDisplay
         ``indices_`` holds the rows shown, ``images_`` one AxesImage each.
 
+    See Also
+    --------
+    ImageGridDisplay.from_data : The same, as a Display constructor.
+
     Examples
     --------
     >>> from matplotlib.figure import Figure
@@ -101,27 +384,17 @@ def plot_digit_grid(
     >>> len(display.images_)
     25
     """
-    _check_matplotlib()
-    X = check_array(X, accept_sparse="csr", dtype=np.float64)
-    shape = _check_image_shape(image_shape, X.shape[1], "X has")
-    if not (isinstance(n, int | np.integer) and n >= 1):
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
-    rng = check_random_state(random_state)
-    indices = rng.choice(X.shape[0], size=min(int(n), X.shape[0]), replace=False)
-    rows = X[indices]
-    if hasattr(rows, "toarray"):
-        rows = rows.toarray()
-    images = _as_images(rows, shape, transpose)
-    ax = _axes(ax, _grid_shape(len(images)), shape)
-    artists = _draw_grid(ax, images, symmetric=False, cmap=cmap)
-    return ImageGridDisplay(artists, indices, ax)
+    return ImageGridDisplay.from_data(
+        X, image_shape, n, random_state=random_state, transpose=transpose, ax=ax, cmap=cmap
+    )
 
 
 def plot_hidden_units(estimator, image_shape, *, transpose=False, ax=None, cmap="gray"):
     """Show each first hidden unit's incoming weights as an image.
 
     Unit ``j`` is drawn from ``coefs_[0][:, j]``, scaled symmetrically about
-    zero (zero weight is mid-grey): the features each unit looks for.
+    zero (zero weight is mid-grey): the features each unit looks for. The
+    same as :meth:`ImageGridDisplay.from_estimator`.
 
     Parameters
     ----------
@@ -144,6 +417,10 @@ def plot_hidden_units(estimator, image_shape, *, transpose=False, ax=None, cmap=
     display : ImageGridDisplay
         ``indices_`` holds the unit numbers, ``images_`` one AxesImage each.
 
+    See Also
+    --------
+    ImageGridDisplay.from_estimator : The same, as a Display constructor.
+
     Examples
     --------
     >>> import numpy as np
@@ -156,19 +433,15 @@ def plot_hidden_units(estimator, image_shape, *, transpose=False, ax=None, cmap=
     >>> len(plot_hidden_units(clf, (4, 4), ax=Figure().subplots()).images_)
     6
     """
-    _check_matplotlib()
-    estimator = _final_step(estimator)
-    check_is_fitted(estimator)
-    weights = np.asarray(estimator.coefs_[0], dtype=np.float64)
-    shape = _check_image_shape(image_shape, weights.shape[0], "the network has", "inputs")
-    images = _as_images(weights.T, shape, transpose)
-    ax = _axes(ax, _grid_shape(len(images)), shape)
-    artists = _draw_grid(ax, images, symmetric=True, cmap=cmap)
-    return ImageGridDisplay(artists, np.arange(len(images)), ax)
+    return ImageGridDisplay.from_estimator(
+        estimator, image_shape, transpose=transpose, ax=ax, cmap=cmap
+    )
 
 
 def plot_loss_curve(estimator, ax=None):
     """Plot the training loss ``loss_curve_`` against the iteration.
+
+    The same as :meth:`LossCurveDisplay.from_estimator`.
 
     Parameters
     ----------
@@ -181,6 +454,10 @@ def plot_loss_curve(estimator, ax=None):
     -------
     display : LossCurveDisplay
         ``line_`` holds the curve.
+
+    See Also
+    --------
+    LossCurveDisplay.from_estimator : The same, as a Display constructor.
 
     Examples
     --------
@@ -195,23 +472,7 @@ def plot_loss_curve(estimator, ax=None):
     >>> len(display.line_.get_xdata()) == clf.n_iter_
     True
     """
-    _check_matplotlib()
-    estimator = _final_step(estimator)
-    check_is_fitted(estimator)
-    curve = getattr(estimator, "loss_curve_", None)
-    if curve is None:
-        raise ValueError(
-            f"This {type(estimator).__name__} has no loss_curve_: it was not "
-            "trained by fit (e.g. it was made by from_thetas). Fit it first."
-        )
-    if ax is None:
-        _, ax = _pyplot().subplots()
-    curve = np.asarray(curve, dtype=np.float64)
-    (line,) = ax.plot(np.arange(1, len(curve) + 1), curve)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss J")
-    ax.set_title("Training loss")
-    return LossCurveDisplay(line, ax)
+    return LossCurveDisplay.from_estimator(estimator, ax=ax)
 
 
 # ---------------------------------------------------------------- helpers

@@ -188,6 +188,52 @@ def test_hidden_units_errors():
         plot_hidden_units(clf, (3, 3), ax=new_axes())
 
 
+# ------------------------------------------------------ display constructors
+
+
+def test_image_grid_display_constructors_match_the_functions():
+    X = load_digits().data[:50]
+    by_function = plot_digit_grid(X, (8, 8), n=12, random_state=3, ax=new_axes())
+    by_display = ImageGridDisplay.from_data(X, (8, 8), n=12, random_state=3, ax=new_axes())
+    np.testing.assert_array_equal(by_display.indices_, by_function.indices_)
+    for a, b in zip(by_display.images_, by_function.images_):
+        np.testing.assert_array_equal(a.get_array(), b.get_array())
+    clf = BackpropMLPClassifier.from_thetas(
+        [np.arange(4 * 65.0).reshape(4, 65), np.ones((3, 5))], classes=[0, 1, 2]
+    )
+    units = ImageGridDisplay.from_estimator(clf, (8, 8), ax=new_axes())
+    np.testing.assert_array_equal(units.images_[2].get_array(), clf.coefs_[0][:, 2].reshape(8, 8))
+    vmax = float(np.abs(clf.coefs_[0][:, 2]).max())
+    assert units.images_[2].get_clim() == (-vmax, vmax)  # symmetric about zero
+
+
+def test_image_grid_display_from_its_data():
+    images = np.arange(2 * 3 * 4.0).reshape(2, 3, 4)
+    display = ImageGridDisplay(images, indices=[7, 9]).plot(ax=new_axes(), cmap="viridis")
+    assert display.indices_.tolist() == [7, 9]
+    assert display.figure_ is display.ax_.figure
+    np.testing.assert_array_equal(display.images_[1].get_array(), images[1])
+    assert display.images_[0].get_clim() == (0.0, 11.0)  # own range, not symmetric
+    assert display.images_[0].get_cmap().name == "viridis"
+    with pytest.raises(ValueError, match=r"shape \(n_images, height, width\)"):
+        ImageGridDisplay(np.ones((3, 4))).plot(ax=new_axes())
+    with pytest.raises(ValueError, match=r"indices must have shape \(2,\)"):
+        ImageGridDisplay(images, indices=[1, 2, 3]).plot(ax=new_axes())
+
+
+def test_loss_curve_display_from_its_data():
+    ax = new_axes()
+    first = LossCurveDisplay([3.0, 2.0, 1.5], name="lbfgs").plot(ax=ax, color="C3")
+    second = LossCurveDisplay([2.5, 1.0], name="cg").plot(ax=ax)
+    assert first.ax_ is second.ax_ is ax and ax.get_lines() == [first.line_, second.line_]
+    assert first.line_.get_xdata().tolist() == [1, 2, 3]
+    assert first.line_.get_label() == "lbfgs"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lbfgs", "cg"]
+    assert LossCurveDisplay([1.0]).plot(ax=new_axes()).ax_.get_legend() is None
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        LossCurveDisplay([]).plot(ax=new_axes())
+
+
 # ------------------------------------------------------------- loss curve
 
 
@@ -204,6 +250,9 @@ def test_loss_curve():
     assert display.ax_.get_xlabel() == "iteration"
     ax = new_axes()
     assert plot_loss_curve(clf, ax=ax).ax_ is ax
+    by_display = LossCurveDisplay.from_estimator(clf, ax=new_axes(), name="lbfgs")
+    np.testing.assert_array_equal(by_display.line_.get_ydata(), clf.loss_curve_)
+    assert by_display.line_.get_label() == "lbfgs"
 
 
 def test_loss_curve_needs_a_trained_estimator():
