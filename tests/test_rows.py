@@ -82,12 +82,13 @@ def test_permuted_and_repeated_rows_give_the_same_model(solver, container):
         ("multilabel", "balanced"),
     ],
 )
-def test_every_target_and_class_weight(target, class_weight):
+@pytest.mark.parametrize("container", [None, sp.csr_matrix], ids=["dense", "sparse"])
+def test_every_target_and_class_weight(target, class_weight, container):
     X, y, sw = make_data(target=target, seed=2)
     if class_weight == "dict":
         labels = np.unique(y)
         class_weight = {label: 1.0 + 0.7 * k for k, label in enumerate(labels)}
-    models = weighted_permuted_repeated(X, y, sw, class_weight=class_weight)
+    models = weighted_permuted_repeated(X, y, sw, container, class_weight=class_weight)
     for model in models[1:]:
         assert_same_model(models[0], model)
 
