@@ -41,6 +41,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",  # from_mlpclassifier.rst includes a section of README.md
 ]
 
 templates_path = ["_templates"]
@@ -128,7 +129,11 @@ html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
     "navigation_with_keys": False,
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    # No right-hand sidebar on the MLPClassifier page: its table needs the width.
+    "secondary_sidebar_items": {
+        "**": ["page-toc", "sourcelink"],
+        "user_guide/from_mlpclassifier": [],
+    },
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }

@@ -357,7 +357,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             Non-negative weights; each sample's loss counts ``s_i / S``.
             Identical rows are merged and the rows put in an order of their
             contents, so a weight of k gives the same model, bit for bit, as
-            k repeated rows (see the README; not above 1 GiB of X).
+            k repeated rows (see the user guide's "A fit sees only the
+            multiset of weighted rows"; not above 1 GiB of X).
 
         Returns
         -------
