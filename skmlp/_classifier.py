@@ -95,13 +95,18 @@ def _roughly_standardized(X):
     # Values near the float maximum overflow here: not standardized then.
     with np.errstate(over="ignore", invalid="ignore"):
         if sp.issparse(X):
-            mean, var = mean_variance_axis(sp.csr_matrix(X, dtype=np.float64), axis=0)
+            X = sp.csr_matrix(X, dtype=np.float64)
+            mean, var = mean_variance_axis(X, axis=0)
+            lo, hi = X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
         else:
             rows = np.linspace(0, X.shape[0] - 1, min(X.shape[0], 1000)).astype(int)
             sample = np.asarray(X[rows], dtype=np.float64)
             mean, var = sample.mean(axis=0), sample.var(axis=0)
+            lo, hi = sample.min(axis=0), sample.max(axis=0)
         std = np.sqrt(var)
-    varying = std > 0
+    # Constant in the sample (e.g. a rare feature the sample misses): its
+    # variance is rounding noise, not a scale.
+    varying = hi > lo
     return bool(np.all(np.abs(mean) <= 1) and np.all((std[varying] >= 0.25) & (std[varying] <= 4)))
 
 

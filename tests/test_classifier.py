@@ -528,6 +528,18 @@ def test_budget_advice_follows_the_scale_of_the_columns(iris):
         BackpropMLPClassifier(max_iter=3, random_state=0).fit(raw, y)
 
 
+def test_budget_advice_knows_standardized_columns_with_rare_features():
+    # Standardized digits: constant columns, and rare ones that an evenly
+    # spaced sample of rows may see as constant (their variance then is
+    # rounding noise, which was read as a tiny scale).
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for data in (X, sp.csr_matrix(X)):
+        with pytest.warns(ConvergenceWarning) as record:
+            BackpropMLPClassifier(max_iter=2, random_state=0).fit(data, y)
+        assert "StandardScaler" not in str(record[0].message)
+
+
 def test_readme_maps_every_mlpclassifier_parameter():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     section = readme.split("## Coming from MLPClassifier", 1)[1].split("\n## ", 1)[0]
