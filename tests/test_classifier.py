@@ -535,9 +535,11 @@ def test_budget_advice_knows_standardized_columns_with_rare_features():
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     for data in (X, sp.csr_matrix(X)):
-        with pytest.warns(ConvergenceWarning) as record:
-            BackpropMLPClassifier(max_iter=2, random_state=0).fit(data, y)
-        assert "StandardScaler" not in str(record[0].message)
+        for early_stopping in (False, True):
+            clf = BackpropMLPClassifier(max_iter=2, early_stopping=early_stopping, random_state=0)
+            with pytest.warns(ConvergenceWarning) as record:
+                clf.fit(data, y)
+            assert "StandardScaler" not in str(record[0].message)
 
 
 def test_readme_maps_every_mlpclassifier_parameter():
