@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 DATA = Path(__file__).with_name("data")
-_spec = importlib.util.spec_from_file_location("make_reference_fits", DATA / "make_reference_fits.py")
+_spec = importlib.util.spec_from_file_location("reference", DATA / "make_reference_fits.py")
 reference = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reference)
 EXPECTED = np.load(reference.PATH)
