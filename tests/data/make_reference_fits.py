@@ -1,13 +1,19 @@
 """Regenerate reference_fits.npz: 20-iteration fits of the README's configurations.
 
-Run once with the engine before the kernel/executor split (main at b13df98):
+The fits see each data set in its canonical row order (``skmlp._rows``), so
+that the canonical rows, which leave such data as they are, take no part in
+the comparison. Two steps, the first with today's code, the second with the
+engine before the kernel/executor split (main at b13df98, which did not
+reorder rows):
 
-    PYTHONPATH=. python tests/data/make_reference_fits.py
+    PYTHONPATH=. python tests/data/make_reference_fits.py orders
+    PYTHONPATH=/path/to/b13df98 python tests/data/make_reference_fits.py fits
 
 ``tests/test_reference_fits.py`` checks that today's code ends within 1e-9
 relative of these coefs, so a refactor of the engine cannot change a fit.
 """
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -79,16 +85,43 @@ CONFIGS = {
 }
 
 
-def fit(name):
-    params, make_data, weighted = CONFIGS[name]
+def data(name, order=None):
+    """The configuration's X, y, sample weights; rows in `order` if given."""
+    _, make_data, weighted = CONFIGS[name]
     X, y = make_data()
+    w = weights() if weighted else None
+    if order is None:
+        return X, y, w
+    return X[order], y[order], None if w is None else w[order]
+
+
+def canonical_order(name):
+    """The row order that today's canonical rows give the configuration's data."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from skmlp._rows import canonical_rows  # today's code only
+
+    X, y, w = data(name)
+    return canonical_rows(X, LabelBinarizer().fit_transform(y), w)[3]
+
+
+def fit(name, order):
+    params = CONFIGS[name][0]
+    X, y, w = data(name, order)
     clf = BackpropMLPClassifier(max_iter=20, random_state=0, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y, sample_weight=weights() if weighted else None)
+        clf.fit(X, y, sample_weight=w)
     return np.concatenate([c.ravel() for c in [*clf.coefs_, *clf.intercepts_]])
 
 
 if __name__ == "__main__":
-    np.savez_compressed(PATH, **{name: fit(name) for name in CONFIGS})
-    print(f"wrote {len(CONFIGS)} fits to {PATH}")
+    if sys.argv[1:] == ["orders"]:
+        np.savez_compressed(PATH, **{f"order_{n}": canonical_order(n) for n in CONFIGS})
+    elif sys.argv[1:] == ["fits"]:
+        orders = {f"order_{name}": np.load(PATH)[f"order_{name}"] for name in CONFIGS}
+        fits = {name: fit(name, orders[f"order_{name}"]) for name in CONFIGS}
+        np.savez_compressed(PATH, **orders, **fits)
+    else:
+        sys.exit(__doc__)
+    print(f"wrote {PATH}")
