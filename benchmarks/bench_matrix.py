@@ -209,14 +209,17 @@ def make_data(shape):
 # ------------------------------------------------------------------- timing
 
 
-def timed_block(fn, n):
-    """Seconds of each of `n` calls of `fn`, after a rest."""
+def timed_block(fn, n, cpu=None, key=None):
+    """Seconds of each of `n` calls of `fn`, after a rest; ``cpu[key]`` += their CPU time."""
     time.sleep(SETTLE)
     times = []
+    start_cpu = time.process_time()
     for _ in range(n):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+    if cpu is not None:
+        cpu[key] += time.process_time() - start_cpu
     return times
 
 
@@ -511,18 +514,23 @@ def run_shape(shape, peers, eval_repeats, fit_repeats, max_iter, folder):
             samples = {"skmlp": []}
             samples.update({("floor", n): [] for n in PEER_THREADS})
             samples.update({key: [] for key in peers})
-            cpu = dict.fromkeys(peers, 0.0)
+            cpu = dict.fromkeys(samples, 0.0)
             for _ in range(eval_repeats):
-                samples["skmlp"] += timed_block(lambda: loss_and_grad(theta0), n_block)
+                samples["skmlp"] += timed_block(
+                    lambda: loss_and_grad(theta0), n_block, cpu, "skmlp"
+                )
                 for n in PEER_THREADS:
                     with threadpool_limits(n, "blas"):
-                        samples["floor", n] += timed_block(products, n_block)
+                        samples["floor", n] += timed_block(products, n_block, cpu, ("floor", n))
                 for key, peer in peers.items():
                     time.sleep(SETTLE)
                     reply = peer.call(cmd="time", n=n_block)
                     samples[key] += reply["times"]
                     cpu[key] += reply["cpu"]
-        row = {"skmlp": (1e3 * statistics.median(samples["skmlp"]), None)}
+        row = {
+            "skmlp": (1e3 * statistics.median(samples["skmlp"]), None),
+            "skmlp_busy": cpu["skmlp"] / sum(samples["skmlp"]),
+        }
         row["floor"] = best({n: samples["floor", n] for n in PEER_THREADS})
         for framework in PEERS:
             keys = {n: samples[framework, n] for n in PEER_THREADS if (framework, n) in samples}
@@ -618,10 +626,11 @@ def report(results):
     print(
         "Medians over interleaved blocks (column blocks); floor = X @ W1 + X.T @ D1 at its "
         "best BLAS thread count; peers at their fastest thread count (t), cpu/wall = "
-        "process CPU time over wall time at that count.\n"
+        "process CPU time over wall time at that count (skmlp's: its own threads; "
+        "2 = both CPUs busy, less = the machine's other load took them).\n"
     )
     print(
-        "| shape | dtype | blocks | skmlp ms | floor ms | skmlp / floor | torch ms "
+        "| shape | dtype | blocks | skmlp ms (cpu/wall) | floor ms | skmlp / floor | torch ms "
         "| torch / skmlp | JAX ms | JAX / skmlp |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -630,7 +639,8 @@ def report(results):
             skmlp_ms = row["skmlp"][0]
             floor_ms, floor_n = row["floor"]
             print(
-                f"| {r['shape'].name} | {name} | {r['eval_repeats']} | {skmlp_ms:.2f} | "
+                f"| {r['shape'].name} | {name} | {r['eval_repeats']} | {skmlp_ms:.2f} "
+                f"({row['skmlp_busy']:.1f}) | "
                 f"{floor_ms:.2f} ({floor_n}t) | "
                 f"{skmlp_ms / floor_ms:.2f} | {fmt_peer(row.get('torch'), skmlp_ms)} "
                 f"{fmt_peer(row.get('jax'), skmlp_ms)}"
