@@ -5,6 +5,12 @@ Usage::
     python benchmarks/bench_matrix.py [--quick] [--shapes digits,5000x400] [--repeats 5]
                                       [--no-peers] [--predict] [--predict-only]
 
+``--quick`` (for development): the three small shapes, 2 evaluation blocks,
+one fit of a fifth of the iterations. A full run does every shape, with
+per-shape iterations and repeats (`SHAPES`) kept small for the big shapes:
+on 2 CPUs at a load average of 8-12 it took 21 minutes of which 7.5 of
+CPU time (so less on an idle machine).
+
 For each shape (`SHAPES`) and dtype (float64, float32), on the same data and
 the same parameters (skmlp's initial draw):
 
@@ -17,7 +23,8 @@ the same parameters (skmlp's initial draw):
   and "JAX ms": ``jax.jit(jax.value_and_grad(J))``, each at the thread count
   where it is fastest (1 or 2), each in its own worker process (JAX's thread
   count is fixed at process start by XLA_FLAGS); "cpu/wall" of the chosen
-  count tells how many threads it really kept busy. Their loss and gradient
+  count (and skmlp's own) tells how many CPUs it really kept busy, which on a
+  loaded machine differs between processes. Their loss and gradient
   at the initial parameters are checked against skmlp's (float64: 1e-10
   relative), so the same J is computed;
 - fit time of a fixed number of L-BFGS iterations (`tol` tiny, so none stops
