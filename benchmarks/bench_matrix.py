@@ -8,8 +8,7 @@ Usage::
 ``--quick`` (for development): the three small shapes, 2 evaluation blocks,
 one fit of a fifth of the iterations. A full run does every shape, with
 per-shape iterations and repeats (`SHAPES`) kept small for the big shapes:
-on 2 CPUs at a load average of 8-12 it took 21 minutes of which 7.5 of
-CPU time (so less on an idle machine).
+on 2 CPUs it took 8.7 minutes at a load average of 2-3.5 (21 at 8-12).
 
 For each shape (`SHAPES`) and dtype (float64, float32), on the same data and
 the same parameters (skmlp's initial draw):
