@@ -124,3 +124,31 @@ def test_loss_is_finite_and_silent_for_huge_logits(out_activation):
     assert np.isfinite(loss) and loss > 10  # confidently wrong on some rows
     assert np.all(np.isfinite(grad))
     assert np.all(np.isfinite(clf.predict_proba(X)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_forms_match_expit(dtype):
+    from scipy.special import expit
+
+    from skmlp._activations import (
+        FLOAT32_LOGISTIC_BY_TANH,
+        inplace_logistic,
+        logistic_by_exp,
+        logistic_by_tanh,
+    )
+
+    # Far beyond exp's overflow (-709 in float64, -88 in float32): no warning.
+    a = np.concatenate([np.linspace(-1000, 1000, 20001), [-np.inf, np.inf]]).astype(dtype)
+    expected = expit(a.astype(np.float64))
+    eps = np.finfo(dtype).eps
+    by_exp, by_tanh, chosen = a.copy(), a.copy(), a.copy()
+    logistic_by_exp(by_exp)
+    logistic_by_tanh(by_tanh)
+    inplace_logistic(chosen)
+    # The exp form is accurate relative to the value everywhere; the tanh form
+    # cancels for a < 0 (1 + tanh(a / 2)) and is accurate only absolutely.
+    # (Below the smallest normal number, down to the subnormals' 0.)
+    np.testing.assert_allclose(by_exp, expected, rtol=4 * eps, atol=np.finfo(dtype).tiny)
+    np.testing.assert_allclose(by_tanh, expected, rtol=0, atol=4 * eps)
+    tanh_chosen = dtype == np.float32 and FLOAT32_LOGISTIC_BY_TANH
+    np.testing.assert_array_equal(chosen, by_tanh if tanh_chosen else by_exp)

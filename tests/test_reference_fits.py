@@ -2,6 +2,11 @@
 
 The reference coefs in data/reference_fits.npz were written by
 data/make_reference_fits.py with the engine before the kernel/executor split.
+That engine computed the hidden sigmoid in its tanh form; the engine now
+chooses the form per dtype and machine (see skmlp._activations), which moves
+these 20-iteration fits by rounding only (up to 5e-3 for TNC's finite
+differences), so the comparison runs with the old form: everything else in
+the engine must match it to 1e-9.
 """
 
 import importlib.util
@@ -9,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from skmlp import _activations
 
 DATA = Path(__file__).with_name("data")
 _spec = importlib.util.spec_from_file_location("reference", DATA / "make_reference_fits.py")
@@ -32,7 +39,8 @@ def test_reference_rows_are_in_canonical_order(name):
 
 
 @pytest.mark.parametrize("name", sorted(reference.CONFIGS))
-def test_fit_ends_where_it_ended_before(name):
+def test_fit_ends_where_it_ended_before(name, monkeypatch):
+    monkeypatch.setitem(_activations.ACTIVATIONS, "logistic", _activations.logistic_by_tanh)
     got, expected = reference.fit(name, EXPECTED[f"order_{name}"]), EXPECTED[name]
     assert got.shape == expected.shape
     assert np.linalg.norm(got - expected) <= 1e-9 * np.linalg.norm(expected)
