@@ -86,18 +86,25 @@ class LogisticLoss:
         out *= r
         out *= w
 
-    def log_proba(self, logits, multilabel=False):
+    def log_proba(self, logits, multilabel=False, out=None):
         """Log class probabilities from the logits (n_rows, n_outputs).
 
         One output (binary) gives two columns; several outputs (one sigmoid
         per class) are normalized so that rows sum to one, except for
         multilabel targets, where each label keeps its own probability.
+        Row by row: into `out` (n_rows, n_classes) if given, which is
+        returned (temporaries as large as `logits`).
         """
         if multilabel:
-            return -np.logaddexp(0, -logits)
+            result = np.logaddexp(0, -logits)
+            return np.negative(result, out=result if out is None else out)
         if logits.shape[1] == 1:
-            return np.hstack([log_expit(-logits), log_expit(logits)])
-        return log_softmax(log_expit(logits), axis=1)
+            if out is None:
+                return np.hstack([log_expit(-logits), log_expit(logits)])
+            log_expit(-logits, out=out[:, :1])
+            log_expit(logits, out=out[:, 1:])
+            return out
+        return _into(log_softmax(log_expit(logits), axis=1), out)
 
 
 class SoftmaxLoss:
@@ -140,9 +147,17 @@ class SoftmaxLoss:
         out *= p
         out *= w
 
-    def log_proba(self, logits, multilabel=False):
-        """Log class probabilities from the logits (n_rows, n_outputs)."""
-        return log_softmax(logits, axis=1)
+    def log_proba(self, logits, multilabel=False, out=None):
+        """Log class probabilities from the logits (n_rows, n_outputs), into `out` if given."""
+        return _into(log_softmax(logits, axis=1), out)
+
+
+def _into(result, out):
+    """`result`, or `out` with it copied in."""
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
 
 
 LOSSES = {"logistic": LogisticLoss, "softmax": SoftmaxLoss}
