@@ -836,7 +836,11 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         n_classes = 2 if n_outputs == 1 and not multilabel else n_outputs
 
         def transform(logits_t, rows):
-            loss.log_proba(np.ascontiguousarray(logits_t.T), multilabel, out=rows)
+            if rows.shape[1] == n_outputs and not multilabel:
+                np.copyto(rows, logits_t.T)  # the log-probabilities overwrite them
+                loss.log_proba(rows, multilabel, out=rows)
+            else:
+                loss.log_proba(np.ascontiguousarray(logits_t.T), multilabel, out=rows)
             if exp:
                 np.exp(rows, out=rows)
 

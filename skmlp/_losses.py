@@ -104,7 +104,9 @@ class LogisticLoss:
             log_expit(-logits, out=out[:, :1])
             log_expit(logits, out=out[:, 1:])
             return out
-        return _into(log_softmax(log_expit(logits), axis=1), out)
+        if out is None:
+            return log_softmax(log_expit(logits), axis=1)
+        return log_softmax_rows(log_expit(logits, out=out))
 
 
 class SoftmaxLoss:
@@ -148,16 +150,33 @@ class SoftmaxLoss:
         out *= w
 
     def log_proba(self, logits, multilabel=False, out=None):
-        """Log class probabilities from the logits (n_rows, n_outputs), into `out` if given."""
-        return _into(log_softmax(logits, axis=1), out)
+        """Log class probabilities from the logits (n_rows, n_outputs), into `out` if given.
+
+        `out` may be `logits` itself.
+        """
+        if out is None:
+            return log_softmax(logits, axis=1)
+        if out is not logits:
+            np.copyto(out, logits)
+        return log_softmax_rows(out)
 
 
-def _into(result, out):
-    """`result`, or `out` with it copied in."""
-    if out is None:
-        return result
-    np.copyto(out, result)
-    return out
+def log_softmax_rows(Z):
+    """``scipy.special.log_softmax(Z, axis=1)`` in place, bit for bit; returns `Z`.
+
+    The same operations as scipy's (a non-finite row maximum shifts by 0,
+    the exponentials summed as one contiguous array), with one temporary
+    of Z's size instead of three.
+    """
+    shift = Z.max(axis=1, keepdims=True)
+    np.copyto(shift, 0, where=~np.isfinite(shift))
+    Z -= shift
+    exp = np.exp(Z)
+    total = exp.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        np.log(total, out=total)
+    Z -= total
+    return Z
 
 
 LOSSES = {"logistic": LogisticLoss, "softmax": SoftmaxLoss}
