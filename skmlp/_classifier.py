@@ -188,6 +188,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         whichever has lately been faster. A positive value: that many
         threads; negative values count back from the available CPUs as in
         joblib (-1: all of them). Never more threads than chunks.
+        Prediction follows it too on large inputs (the same result for any
+        value; small inputs stay on the calling thread).
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the training data (stratified) and
         stop when its accuracy (weighted by the held-out rows' sample and
