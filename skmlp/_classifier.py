@@ -839,8 +839,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
         def transform(logits_t, rows):
             if rows.shape[1] == n_outputs and not multilabel:
-                np.copyto(rows, logits_t.T)  # the log-probabilities overwrite them
-                loss.log_proba(rows, multilabel, out=rows)
+                loss.log_proba(logits_t.T, multilabel, out=rows)
             else:
                 loss.log_proba(np.ascontiguousarray(logits_t.T), multilabel, out=rows)
             if exp:

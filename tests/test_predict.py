@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score
 import skmlp._executor as executor
 from skmlp import BackpropMLPClassifier
 from skmlp._executor import prediction_batch_size, prediction_threads
-from skmlp._losses import log_softmax_rows
+from skmlp._losses import LogisticLoss, SoftmaxLoss, log_softmax_rows
 
 ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
 
@@ -240,3 +240,15 @@ def test_log_softmax_rows_is_scipys_bit_for_bit(dtype):
         expected = log_softmax(Z, axis=1)
         result = log_softmax_rows(Z.copy())
     np.testing.assert_array_equal(result, expected, strict=True)
+
+
+@pytest.mark.parametrize("loss", [SoftmaxLoss(), LogisticLoss()])
+def test_log_proba_into_rows_from_transposed_logits_is_bit_identical(loss):
+    # How prediction calls it: the engine's (outputs x rows) logits, viewed
+    # as rows, written into the output rows.
+    rng = np.random.default_rng(1)
+    logits_t = rng.normal(size=(6, 300)) * 20
+    out = np.empty((300, 6))
+    loss.log_proba(logits_t.T, out=out)
+    expected = loss.log_proba(np.ascontiguousarray(logits_t.T))
+    np.testing.assert_array_equal(out, expected, strict=True)
