@@ -12,7 +12,8 @@ float32 data leaves them), and the two outputs are checked to agree (1e-12
 in float64, 1e-5 in float32). Each dtype times, interleaved within each
 repeat, MLPClassifier.predict_proba (BLAS with its default threads) and
 skmlp's with ``n_jobs=None`` (all CPUs) and ``n_jobs=1``; the table gives
-the medians and their ratio.
+the medians and their ratio; each call starts after a rest of `SETTLE`
+seconds.
 
 Memory: tracemalloc's peak during one call beyond the output it returns
 (numpy buffers and Python objects), and the peak RSS delta (VmHWM after the
@@ -44,6 +45,9 @@ from skmlp import BackpropMLPClassifier
 N_FEATURES, N_HIDDEN, N_CLASSES = 400, 25, 10
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_fp16")
 MB = 1 << 20
+# Rest before each timed call: OpenBLAS's workers spin for a while after a
+# threaded product and would slow whatever follows it (as in bench_fit.py).
+SETTLE = 0.3
 
 
 def machine_description():
@@ -168,6 +172,7 @@ def run(n_samples, dtype, repeats):
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(SETTLE)
             start = time.perf_counter()
             fn(X)
             times[name].append(time.perf_counter() - start)
