@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import assert_all_finite, check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -34,6 +34,7 @@ from ._losses import get_loss
 from ._monitor import CallbackBridge, FitMonitor
 from ._network import forward_logits
 from ._objective import Objective
+from ._prediction import predict_chunks, working_dtype
 from ._rows import canonical_rows
 from ._solvers import SOLVERS, convergence_message, run_solver
 from ._validation import check_parameters, plain_value
@@ -187,6 +188,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         whichever has lately been faster. A positive value: that many
         threads; negative values count back from the available CPUs as in
         joblib (-1: all of them). Never more threads than chunks.
+        Prediction follows it too on large inputs (the same result for any
+        value; small inputs stay on the calling thread).
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the training data (stratified) and
         stop when its accuracy (weighted by the held-out rows' sample and
@@ -800,14 +803,51 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
     # ---------------------------------------------------------- predict
 
-    def _logits(self, X):
+    def _checked_layout(self):
+        """The layout of a fitted, undamaged estimator (a clear error otherwise)."""
         check_is_fitted(self)
-        layout = check_parameters(self)
-        X = _validate_X(self, X)
-        # Finite but huge inputs may overflow to infinite logits, which the
-        # probabilities handle; numpy's overflow warning would only leak.
-        with np.errstate(over="ignore", invalid="ignore"):
-            return forward_logits(layout, self._theta, X, self.activation_)
+        return check_parameters(self)
+
+    def _predict(self, X, layout, make_out, transform):
+        """`transform` of the logits into ``make_out(n_samples, dtype)``, chunk by chunk.
+
+        See :func:`~skmlp._prediction.predict_chunks`: memory bounded by the
+        output plus per-thread chunk buffers, threads on large inputs
+        following `n_jobs`, the same result for any number of threads.
+        """
+        # Dense X is checked for NaN and infinity by the chunks' first layer
+        # (a pass over X less; the same error as scikit-learn's check).
+        dense = not sp.issparse(X)
+        X = _validate_X(self, X, ensure_all_finite=not dense)
+        assert_finite = None
+        if dense:
+            assert_finite = functools.partial(
+                assert_all_finite, input_name="X", estimator_name=type(self).__name__
+            )
+        out = make_out(X.shape[0], working_dtype(X))
+        return predict_chunks(
+            layout, self._theta, X, self.activation_, transform, out, self.n_jobs, assert_finite
+        )
+
+    def _log_proba(self, X, exp):
+        """Log-probabilities, or (`exp`) probabilities, written chunk by chunk."""
+        layout = self._checked_layout()
+        n_outputs = self._layer_sizes[-1]
+        loss = get_loss(self.out_activation_, n_outputs)
+        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
+        n_classes = 2 if n_outputs == 1 and not multilabel else n_outputs
+
+        def transform(logits_t, rows):
+            if rows.shape[1] == n_outputs and not multilabel:
+                loss.log_proba(logits_t.T, multilabel, out=rows)
+            else:
+                loss.log_proba(np.ascontiguousarray(logits_t.T), multilabel, out=rows)
+            if exp:
+                np.exp(rows, out=rows)
+
+        return self._predict(
+            X, layout, lambda n, dtype: np.empty((n, n_classes), dtype), transform
+        )
 
     def decision_function(self, X):
         """Output logits: shape (n_samples,) for binary problems.
@@ -822,8 +862,16 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         logits : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Pre-activation of the output units.
         """
-        logits = self._logits(X)
-        return logits.ravel() if logits.shape[1] == 1 else logits
+        layout = self._checked_layout()
+        n_outputs = self._layer_sizes[-1]
+
+        def transform(logits_t, rows):
+            np.copyto(rows, logits_t.T)
+
+        logits = self._predict(
+            X, layout, lambda n, dtype: np.empty((n, n_outputs), dtype), transform
+        )
+        return logits.ravel() if n_outputs == 1 else logits
 
     def predict(self, X):
         """Predict class labels (an indicator matrix for multilabel targets).
@@ -838,8 +886,19 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted labels.
         """
-        logits = self._logits(X)
-        return self._label_binarizer.inverse_transform(logits, threshold=0.0)
+        layout = self._checked_layout()
+        binarizer = self._label_binarizer
+        # The labels' dtype and trailing shape, from no rows at all.
+        empty = binarizer.inverse_transform(np.zeros((0, self._layer_sizes[-1])), threshold=0.0)
+
+        def transform(logits_t, rows):
+            rows[...] = binarizer.inverse_transform(
+                np.ascontiguousarray(logits_t.T), threshold=0.0
+            )
+
+        return self._predict(
+            X, layout, lambda n, dtype: np.empty((n, *empty.shape[1:]), empty.dtype), transform
+        )
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed from the logits.
@@ -854,9 +913,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probability of each class.
         """
-        logits = self._logits(X)
-        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
-        return get_loss(self.out_activation_, logits.shape[1]).log_proba(logits, multilabel)
+        return self._log_proba(X, exp=False)
 
     def predict_proba(self, X):
         """Class probabilities; rows sum to one (except multilabel).
@@ -874,7 +931,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class.
         """
-        return np.exp(self.predict_log_proba(X))
+        return self._log_proba(X, exp=True)
 
     def objective(self, X, y, sample_weight=None):
         """The cost J of the current parameters on X, y (with this alpha).
@@ -916,7 +973,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             out_activation=self.out_activation_,
             alpha=self.alpha,
             batch_size=self.batch_size,
-            n_threads=1,
+            n_threads=None if self.n_jobs is None else effective_n_threads(self.n_jobs),
         ) as objective:
             return objective.loss(self._theta)
 
@@ -1015,9 +1072,14 @@ def _validation_split(X, y, sample_weight, fraction, multilabel, rng):
     return X_train, y_train, sample_weight, (X_val, y_val, sample_weight_val)
 
 
-def _validate_X(estimator, X):
+def _validate_X(estimator, X, ensure_all_finite=True):
     """X at predict time, validated against the fit (see _training_problem)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return validate_data(
-            estimator, X, accept_sparse=_ACCEPT_SPARSE, dtype=_DTYPES, reset=False
+            estimator,
+            X,
+            accept_sparse=_ACCEPT_SPARSE,
+            dtype=_DTYPES,
+            reset=False,
+            ensure_all_finite=ensure_all_finite,
         )

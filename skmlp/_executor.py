@@ -79,6 +79,20 @@ ADAPT_EVERY = 16
 # the chunks' numpy calls between BLAS products serialize on the GIL.
 AUTO_MAX_THREADS = 8
 
+# Prediction (:func:`map_chunks`): chunks as in a fit (balanced, at most
+# AUTO_MAX_ROWS rows, none under AUTO_MIN_CHUNK_WORK), but a thread's buffers
+# within PREDICT_WORKSPACE_BYTES and a multiple of PREDICT_ROW_MULTIPLE rows:
+# OpenBLAS's gemm rounds a row by its place in the blocks it cuts the product
+# into, and chunks of whole 64-row blocks gave the same bits as one product
+# over all rows, single-threaded, in every case measured (0.3.31 SkylakeX;
+# other chunkings moved logits by ~5e-14, as do 2 BLAS threads instead of 1).
+# Every chunk runs with BLAS on one thread. Threads from
+# PREDICT_THREAD_MIN_WORK multiply-adds on (two chunks' worth); below, the
+# calling thread alone.
+PREDICT_WORKSPACE_BYTES = 4 << 20
+PREDICT_ROW_MULTIPLE = 64
+PREDICT_THREAD_MIN_WORK = 2 * AUTO_MIN_CHUNK_WORK
+
 
 def available_cpus():
     """Number of CPUs this process may run on."""
@@ -121,6 +135,82 @@ def chunk_bounds(n_samples, batch_size):
     """Row ranges ``[(start, stop), ...]`` of `batch_size` rows covering the data."""
     batch_size = max(1, int(batch_size))
     return [(a, min(a + batch_size, n_samples)) for a in range(0, n_samples, batch_size)]
+
+
+def prediction_batch_size(n_samples, row_bytes, row_work):
+    """Rows per prediction chunk (see the module's constants).
+
+    `row_bytes` are a thread's buffer bytes per row, `row_work` the
+    multiply-adds per row; depends on the shapes only.
+    """
+    multiple = PREDICT_ROW_MULTIPLE
+    max_rows = min(AUTO_MAX_ROWS, PREDICT_WORKSPACE_BYTES // max(1, row_bytes))
+    max_rows = max(multiple, max_rows // multiple * multiple)
+    min_rows = min(max_rows, -(-AUTO_MIN_CHUNK_WORK // max(1, row_work)))
+    fewest = -(-n_samples // max_rows)
+    n_chunks = max(1, -(-fewest // AUTO_CHUNK_MULTIPLE) * AUTO_CHUNK_MULTIPLE)
+    if n_samples < n_chunks * min_rows:
+        n_chunks = max(fewest, n_samples // min_rows, 1)
+    rows = -(-n_samples // n_chunks)
+    return max(1, min(n_samples, -(-rows // multiple) * multiple))
+
+
+def prediction_threads(n_jobs, work, n_chunks):
+    """Threads for a prediction of `work` multiply-adds in `n_chunks` chunks.
+
+    One below :data:`PREDICT_THREAD_MIN_WORK` (read at each call); otherwise
+    :func:`effective_n_threads` of `n_jobs` (None: at most
+    :data:`AUTO_MAX_THREADS`), never more than chunks. A function of the
+    shapes and the thread settings, never of a timing.
+    """
+    if work < PREDICT_THREAD_MIN_WORK:
+        return 1
+    n_threads = effective_n_threads(n_jobs)
+    if n_jobs is None:
+        n_threads = min(n_threads, AUTO_MAX_THREADS)
+    return max(1, min(n_threads, n_chunks))
+
+
+def map_chunks(fn, n_chunks, make_workspace, n_threads=1):
+    """``fn(c, workspace)`` for every chunk c, with BLAS on one thread.
+
+    For chunks that write disjoint parts of one output (prediction): there is
+    nothing to add up, so the threads take chunks from a shared counter in
+    any order and the result is the same for any `n_threads` (each chunk is
+    computed alike wherever it runs). With ``n_threads == 1`` the calling
+    thread runs every chunk, in order, with one workspace; otherwise it and
+    ``n_threads - 1`` workers each hold one. The first exception raised in a
+    chunk stops the others and is raised once every thread has stopped.
+    """
+    n_threads = max(1, min(int(n_threads), n_chunks))
+    with blas_limiter.limited():
+        if n_threads == 1:
+            workspace = make_workspace()
+            for c in range(n_chunks):
+                fn(c, workspace)
+            return
+        counter = itertools.count()  # next() on it is atomic under the GIL
+        failed = threading.Event()
+
+        def work(workspace):
+            try:
+                for c in counter:
+                    if c >= n_chunks or failed.is_set():
+                        return
+                    fn(c, workspace)
+            except BaseException:
+                failed.set()
+                raise
+
+        with ThreadPoolExecutor(n_threads - 1, "skmlp-predict") as pool:
+            futures = [pool.submit(work, make_workspace()) for _ in range(n_threads - 1)]
+            try:
+                work(make_workspace())
+            finally:
+                for f in futures:
+                    f.exception()  # every worker has stopped before anything is raised
+            for f in futures:
+                f.result()
 
 
 class BlasLimiter:

@@ -86,18 +86,27 @@ class LogisticLoss:
         out *= r
         out *= w
 
-    def log_proba(self, logits, multilabel=False):
+    def log_proba(self, logits, multilabel=False, out=None):
         """Log class probabilities from the logits (n_rows, n_outputs).
 
         One output (binary) gives two columns; several outputs (one sigmoid
         per class) are normalized so that rows sum to one, except for
         multilabel targets, where each label keeps its own probability.
+        Row by row: into `out` (n_rows, n_classes) if given, which is
+        returned (temporaries as large as `logits`).
         """
         if multilabel:
-            return -np.logaddexp(0, -logits)
+            result = np.logaddexp(0, -logits)
+            return np.negative(result, out=result if out is None else out)
         if logits.shape[1] == 1:
-            return np.hstack([log_expit(-logits), log_expit(logits)])
-        return log_softmax(log_expit(logits), axis=1)
+            if out is None:
+                return np.hstack([log_expit(-logits), log_expit(logits)])
+            log_expit(-logits, out=out[:, :1])
+            log_expit(logits, out=out[:, 1:])
+            return out
+        if out is None:
+            return log_softmax(log_expit(logits), axis=1)
+        return log_softmax_rows(log_expit(logits, out=out))
 
 
 class SoftmaxLoss:
@@ -140,9 +149,38 @@ class SoftmaxLoss:
         out *= p
         out *= w
 
-    def log_proba(self, logits, multilabel=False):
-        """Log class probabilities from the logits (n_rows, n_outputs)."""
-        return log_softmax(logits, axis=1)
+    def log_proba(self, logits, multilabel=False, out=None):
+        """Log class probabilities from the logits (n_rows, n_outputs), into `out` if given.
+
+        `out` may be `logits` itself.
+        """
+        if out is None:
+            return log_softmax(logits, axis=1)
+        # The row maxima are exact in any layout: from the logits as given
+        # (the engine's transposed view reduces 10x faster than short rows).
+        row_max = logits.max(axis=1, keepdims=True)
+        if out is not logits:
+            np.copyto(out, logits)
+        return log_softmax_rows(out, row_max)
+
+
+def log_softmax_rows(Z, row_max=None):
+    """``scipy.special.log_softmax(Z, axis=1)`` in place, bit for bit; returns `Z`.
+
+    The same operations as scipy's (a non-finite row maximum shifts by 0,
+    the exponentials summed as one contiguous array), with one temporary
+    of Z's size instead of three. `row_max` (n_rows, 1): Z's row maxima if
+    already known (overwritten).
+    """
+    shift = Z.max(axis=1, keepdims=True) if row_max is None else row_max
+    np.copyto(shift, 0, where=~np.isfinite(shift))
+    Z -= shift
+    exp = np.exp(Z)
+    total = exp.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        np.log(total, out=total)
+    Z -= total
+    return Z
 
 
 LOSSES = {"logistic": LogisticLoss, "softmax": SoftmaxLoss}

@@ -41,6 +41,12 @@ def workspace_row_bytes(layer_sizes, itemsize=8):
     return itemsize * (2 * sum(units) + max(units) + units[0] + 3)
 
 
+def forward_row_bytes(layer_sizes, itemsize=8, dense=True):
+    """Bytes of one thread's forward-only buffers (:meth:`Network.forward_workspace`) per row."""
+    units = layer_sizes[1:]
+    return itemsize * (sum(units) + (units[0] if dense else 0))
+
+
 def row_work(layer_sizes):
     """Multiply-adds of a forward pass per row."""
     return sum(a * b for a, b in itertools.pairwise(layer_sizes))
@@ -281,6 +287,17 @@ class Network:
         """A thread's :class:`Workspace` for blocks of up to `n_rows` rows."""
         return Workspace(self.layout.layer_sizes, n_rows, self.dtype, dense)
 
+    def forward_workspace(self, n_rows, dense=True):
+        """``(acts, work)`` for :meth:`forward` alone on blocks of up to `n_rows` rows.
+
+        ``forward_row_bytes(layer_sizes, itemsize, dense)`` bytes per row,
+        plus a few per-output vectors.
+        """
+        sizes = self.layout.layer_sizes
+        acts = Activations(sizes, n_rows, self.dtype, deltas=False)
+        work = Scratch(sizes, n_rows, self.dtype, dense=dense, forward_only=True)
+        return acts, work
+
     def activations(self, n_rows):
         """An :class:`Activations` for blocks of up to `n_rows` rows."""
         return Activations(self.layout.layer_sizes, n_rows, self.dtype)
@@ -289,10 +306,12 @@ class Network:
         """A :class:`Gradient` in the working dtype."""
         return Gradient(self.layout, self.dtype)
 
-    def forward(self, block, acts, work):
+    def forward(self, block, acts, work, inspect_first=None):
         """Fill ``acts.Z`` with the block's hidden activations.
 
         Returns the logits, transposed: ``acts.logits_t(m)``, one row per output.
+        ``inspect_first(a_1)``, if given, sees the first layer's
+        pre-activation before anything else is done with it.
         """
         m = block.n_rows
         last = len(self.coefs) - 1
@@ -302,6 +321,8 @@ class Network:
                 logits = acts.logits_t(m)
                 if i == 0:
                     block.forward_t(W, b, logits)
+                    if inspect_first is not None:
+                        inspect_first(logits)
                 else:
                     np.matmul(W.T, A.T, out=logits)
                     logits += b[:, None]
@@ -309,6 +330,8 @@ class Network:
             Z = acts.Z[i][:m]
             if i == 0:
                 block.forward(W, b, Z, work)
+                if inspect_first is not None:
+                    inspect_first(Z)
             else:
                 np.matmul(A, W, out=Z)
                 Z += b
@@ -462,9 +485,7 @@ class Network:
         first.
         """
         block = self.block(X)
-        sizes, m = self.layout.layer_sizes, block.n_rows
-        acts = Activations(sizes, m, self.dtype, deltas=False)
-        work = Scratch(sizes, m, self.dtype, dense=not block.sparse, forward_only=True)
+        acts, work = self.forward_workspace(block.n_rows, dense=not block.sparse)
         return np.ascontiguousarray(self.forward(block, acts, work).T)
 
 
