@@ -43,6 +43,7 @@ class _TrainingProblem:
     y: np.ndarray
     sample_weight: np.ndarray | None
     validation: tuple | None  # (X_val, y_val) when early stopping
+    validation_score: object = None  # theta -> accuracy, for data on a cluster
 
 
 _DTYPES = (np.float64, np.float32)
@@ -312,7 +313,10 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, y, sample_weight):
-        problem = self._training_problem(X, y, sample_weight)
+        if _is_dask_collection(X):
+            problem = self._cluster_training_problem(X, y, sample_weight)
+        else:
+            problem = self._training_problem(X, y, sample_weight)
         context = self._init_callback_context(max_subtasks=self.max_iter + 1)
         task_data = {
             "X": problem.X,
@@ -398,6 +402,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
     def _validation_scorer(self, problem):
         """``theta -> accuracy`` on the validation split, or None."""
+        if problem.validation_score is not None:
+            return problem.validation_score
         if problem.validation is None:
             return None
         X_val, y_val = problem.validation
@@ -513,6 +519,38 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             objective, theta0, layout, binarizer, out_activation, X, y, sample_weight, validation
         )
 
+    # ------------------------------------------------- data on a Dask cluster
+
+    def _cluster_training_problem(self, X, y, sample_weight):
+        """As `_training_problem`, with the data kept on a Dask cluster (skmlp._dask)."""
+        from ._dask import cluster_training_problem  # dask is an optional dependency
+
+        fitted = self.warm_start and hasattr(self, "_theta")
+        curvature = None
+        if SOLVERS[self.solver][1]:
+            curvature = self.curvature
+            if curvature == "auto":
+                curvature = "gauss-newton" if self.solver == "trust-krylov" else "exact"
+        fields = cluster_training_problem(
+            self,
+            X,
+            y,
+            sample_weight,
+            hidden=_check_hidden_layer_sizes(self.hidden_layer_sizes),
+            float64=self.solver in _FLOAT64_SOLVERS,
+            previous=(self._theta, self.classes_, self._layer_sizes) if fitted else None,
+            curvature=curvature,
+        )
+        return _TrainingProblem(**fields)
+
+    def _on_cluster(self, method, X):
+        """`method` on a dask X: a lazy dask array with X's row chunks."""
+        from ._dask import lazy_predict
+
+        check_is_fitted(self)
+        check_parameters(self)
+        return lazy_predict(self, method, X)
+
     # -------------------------------------------------------- parameters
 
     @property
@@ -611,6 +649,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         logits : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Pre-activation of the output units.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("decision_function", X)
         logits = self._logits(X)
         return logits.ravel() if logits.shape[1] == 1 else logits
 
@@ -627,6 +667,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted labels.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("predict", X)
         logits = self._logits(X)
         return self._label_binarizer.inverse_transform(logits, threshold=0.0)
 
@@ -643,6 +685,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probability of each class.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("predict_log_proba", X)
         logits = self._logits(X)
         if self._label_binarizer.y_type_ == "multilabel-indicator":
             return -np.logaddexp(0, -logits)
@@ -664,7 +708,34 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("predict_proba", X)
         return np.exp(self.predict_log_proba(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on X, y (one distributed reduction for dask input).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy of ``self.predict(X)`` with respect to y.
+        """
+        if _is_dask_collection(X):
+            from ._dask import cluster_score
+
+            check_is_fitted(self)
+            check_parameters(self)
+            return cluster_score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def objective(self, X, y, sample_weight=None):
         """The cost J of the current parameters on X, y (with this alpha).
@@ -715,6 +786,11 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = self.out_activation == "logistic"
         return tags
+
+
+def _is_dask_collection(X):
+    """A dask array, DataFrame or Series (without importing dask)."""
+    return hasattr(X, "__dask_graph__") and callable(getattr(X, "__dask_graph__", None))
 
 
 def _check_hidden_layer_sizes(hidden_layer_sizes):
