@@ -17,13 +17,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from ._activations import ACTIVATIONS
 from ._curvature import CURVATURES, CurvatureObjective
+from ._executor import effective_n_threads
 from ._layout import Layout
+from ._losses import get_loss
 from ._monitor import CallbackBridge, FitMonitor
-from ._objective import Objective, forward_logits, log_proba_from_logits
+from ._network import forward_logits
+from ._objective import Objective
 from ._solvers import SOLVERS, convergence_message, run_solver
 from ._validation import check_parameters
 
@@ -115,7 +117,17 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
     batch_size : int, default=None
         Rows per chunk when evaluating the full-batch objective: bounds the
         extra memory, does not change the algorithm (this is not SGD).
-        None picks chunks from the data size and the number of CPUs.
+        None picks them from the data's shape (never from the number of
+        CPUs, so a fit gives the same result on any machine).
+    n_jobs : int, default=None
+        Threads evaluating the chunks, the calling thread included; the
+        model does not depend on it. None: the CPUs scikit-learn's own
+        threaded estimators would use (within threadpoolctl's limits,
+        ``OMP_NUM_THREADS`` and a joblib worker's inner-thread limit; at most
+        8), each evaluation on all of them or on the calling thread alone,
+        whichever has lately been faster. A positive value: that many
+        threads; negative values count back from the available CPUs as in
+        joblib (-1: all of them). Never more threads than chunks.
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the training data (stratified) and
         stop when its accuracy has not improved by more than `tol` for
@@ -224,6 +236,11 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         "tol": [Interval(Real, 0, None, closed="left")],
         "init_epsilon": [None, Interval(Real, 0, None, closed="neither")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [
+            None,
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -247,6 +264,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         tol=1e-5,
         init_epsilon=None,
         batch_size=None,
+        n_jobs=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -266,6 +284,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         self.tol = tol
         self.init_epsilon = init_epsilon
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -340,9 +359,10 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             tol=self.tol,
             callback_iteration=bridge,
         )
-        # One BLAS thread: parallelism comes from the row chunks, and idle
-        # BLAS workers spinning would fight the optimizer for the cores.
-        with threadpool_limits(limits=1, user_api="blas"), problem.objective as objective:
+        # One BLAS thread inside (the objective's context): parallelism comes
+        # from the row chunks, and idle BLAS workers spinning would fight the
+        # optimizer for the cores.
+        with problem.objective as objective:
             result = run_solver(
                 self.solver,
                 objective.loss_and_grad,
@@ -513,6 +533,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             out_activation=out_activation,
             alpha=self.alpha,
             batch_size=self.batch_size,
+            n_threads=None if self.n_jobs is None else effective_n_threads(self.n_jobs),
             **curvature,
         )
         return _TrainingProblem(
@@ -688,9 +709,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         if _is_dask_collection(X):
             return self._on_cluster("predict_log_proba", X)
         logits = self._logits(X)
-        if self._label_binarizer.y_type_ == "multilabel-indicator":
-            return -np.logaddexp(0, -logits)
-        return log_proba_from_logits(logits, self.out_activation_)
+        multilabel = self._label_binarizer.y_type_ == "multilabel-indicator"
+        return get_loss(self.out_activation_, logits.shape[1]).log_proba(logits, multilabel)
 
     def predict_proba(self, X):
         """Class probabilities; rows sum to one (except multilabel).

@@ -1,6 +1,7 @@
 """Hessian-vector products against finite differences and their algebra."""
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from numpy.testing import assert_array_equal
 from skmlp import BackpropMLPClassifier
 from skmlp._curvature import CurvatureObjective
 from skmlp._layout import Layout
+from skmlp._objective import Objective
 
 ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
 
@@ -145,3 +147,38 @@ def test_newton_solvers_converge(solver, curvature):
     reference = BackpropMLPClassifier((8,), max_iter=5000, tol=1e-9, random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.95
     assert clf.loss_ == pytest.approx(reference.loss_, rel=1e-3)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_curvature_stores_hold_only_what_the_products_need(sparse):
+    rng = np.random.RandomState(0)
+    n_samples, hidden, n_outputs = 2000, 25, 10
+    if sparse:
+        X = sp.random(n_samples, 50_000, density=1e-4, format="csr", random_state=rng)
+        batch_size = 100
+    else:
+        X = rng.normal(size=(n_samples, 400))
+        batch_size = 10
+    Y = np.eye(n_outputs)[rng.randint(n_outputs, size=n_samples)]
+    layout = Layout((X.shape[1], hidden, n_outputs))
+    theta = layout.init(rng)
+    v = rng.normal(size=theta.size)
+
+    def memory_held(cls):
+        tracemalloc.start()
+        try:
+            objective = cls(layout, X, Y, batch_size=batch_size, n_threads=1)
+            objective.loss_and_grad(theta)
+            if cls is CurvatureObjective:
+                objective.hessp(theta, v)
+            held = tracemalloc.get_traced_memory()[0]
+            objective.close()
+        finally:
+            tracemalloc.stop()
+        return held
+
+    curvature_buffers = memory_held(CurvatureObjective) - memory_held(Objective)
+    # What the products read again: every row's hidden activations and
+    # deltas, output logits and output deltas.
+    kept = n_samples * (2 * hidden + 2 * n_outputs) * 8
+    assert curvature_buffers <= 2 * kept

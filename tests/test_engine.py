@@ -3,27 +3,40 @@
 Correctness only: the speed claims live in benchmarks/.
 """
 
+import ast
 import gc
+import itertools
+import os
+import subprocess
+import sys
+import threading
 import tracemalloc
+import warnings
 import weakref
-from types import SimpleNamespace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skmlp import BackpropMLPClassifier, _objective
-from skmlp._layout import Layout
-from skmlp._objective import (
+import skmlp
+from skmlp import BackpropMLPClassifier
+from skmlp._executor import (
     AUTO_MAX_ROWS,
     AUTO_WORKSPACE_BYTES,
-    Objective,
-    _Workspace,
-    auto_batch_size,
+    AdaptiveSchedule,
+    blas_limiter,
     chunk_bounds,
-    workspace_row_bytes,
+    effective_n_threads,
 )
+from skmlp._layout import Layout
+from skmlp._losses import LogisticLoss
+from skmlp._network import Workspace, workspace_row_bytes
+from skmlp._objective import Objective, auto_batch_size
+
+SKMLP_DIR = Path(skmlp.__file__).resolve().parent
 
 
 def make_problem(n_samples=300, n_features=7, n_outputs=3, hidden=(6, 5), seed=0):
@@ -102,29 +115,15 @@ def test_adaptive_threading_gives_the_same_result_either_way():
 
 
 @pytest.mark.parametrize("threaded_is_faster", [True, False])
-def test_adaptive_threading_probes_less_often_while_the_choice_holds(
-    monkeypatch, threaded_is_faster
-):
-    # A fake clock: an evaluation takes 1 s the faster way and 2 s the other.
-    clock = [0.0]
-    monkeypatch.setattr(_objective, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
-    monkeypatch.setattr(_objective, "available_cpus", lambda: 2)
-    run = Objective._run
-
-    def timed_run(self, chunk_fn, threaded=True):
-        clock[0] += 1.0 if threaded == threaded_is_faster else 2.0
-        run(self, chunk_fn, threaded)
-
-    monkeypatch.setattr(Objective, "_run", timed_run)
-    layout, X, Y, sw, theta = make_problem(n_samples=200)
-    with Objective(layout, X, Y, sw, batch_size=20) as objective:
-        slow = []
-        for k in range(120):
-            before = objective.n_threaded_evaluations
-            objective.loss_and_grad(theta)
-            threaded = objective.n_threaded_evaluations > before
-            if threaded != threaded_is_faster:
-                slow.append(k)
+def test_adaptive_threading_probes_less_often_while_the_choice_holds(threaded_is_faster):
+    # Fake times: an evaluation takes 1 s the faster way and 2 s the other.
+    schedule = AdaptiveSchedule()
+    slow = []
+    for k in range(120):
+        threaded = schedule.threaded()
+        schedule.record(threaded, 1.0 if threaded == threaded_is_faster else 2.0)
+        if threaded != threaded_is_faster:
+            slow.append(k)
     # Two probes each way first, then the other way at 16, and each
     # confirming probe doubles the interval: 16, 32 + 1, 64 + 1 evaluations.
     first_two = [0, 1] if not threaded_is_faster else [2, 3]
@@ -193,12 +192,10 @@ def test_second_evaluation_allocates_nothing_per_sample():
 def test_workspace_memory_is_bounded_by_batch_size():
     layout, X, Y, _, _ = make_problem(n_samples=5000, n_features=20, hidden=(30,))
     with Objective(layout, X, Y, batch_size=100, n_threads=2) as objective:
-        buffers = sum(
-            a.nbytes
-            for ws in objective._workspaces
-            for a in [*ws.Z, *ws.D, ws._logits_t, ws._delta_t, ws._scratch]
-        )
-    assert buffers <= 2 * 100 * (2 * (30 + 3) + 30) * 8
+        buffers = sum(ws.nbytes for ws in objective.executor.workspaces)
+    # two threads' activations, deltas and scratch of 100 rows, and the
+    # first layer's gradient (transposed)
+    assert buffers <= 2 * (100 * workspace_row_bytes((20, 30, 3)) + 20 * 30 * 8 + 3 * 8)
 
 
 def test_auto_batch_size():
@@ -217,9 +214,7 @@ def test_auto_batch_size():
         assert bounds[0][0] == 0 and bounds[-1][1] == n_samples
         assert 1 <= batch_size <= AUTO_MAX_ROWS
         # the memory bound, on the real buffers of one thread
-        workspace = _Workspace(Layout(sizes), batch_size, np.dtype(f"f{itemsize}"))
-        nbytes = sum(a.nbytes for a in vars(workspace).values() if isinstance(a, np.ndarray))
-        nbytes += sum(a.nbytes for a in [*workspace.Z, *workspace.D])
+        nbytes = Workspace(sizes, batch_size, np.dtype(f"f{itemsize}")).nbytes
         per_row = batch_size * workspace_row_bytes(sizes, itemsize)
         gradient = itemsize * sizes[0] * sizes[1]  # the first layer's, transposed
         assert nbytes <= per_row + gradient + 1000
@@ -235,17 +230,18 @@ def test_an_error_in_a_thread_propagates_and_the_objective_recovers(monkeypatch)
     layout, X, Y, sw, theta = make_problem(n_samples=200)
     with Objective(layout, X, Y, sw, batch_size=10, n_threads=3) as objective:
         expected = objective.loss_and_grad(theta)
-        right = Objective._output_delta
+        right = LogisticLoss.loss_and_delta
+        calls = itertools.count()  # next() on it is atomic under the GIL
 
-        def fail_on_chunk_7(self, c, ws, logits):
-            if c == 7:
+        def fail_on_chunk_7(self, *args):
+            if next(calls) == 7:
                 raise FloatingPointError("chunk 7")
-            return right(self, c, ws, logits)
+            return right(self, *args)
 
-        monkeypatch.setattr(Objective, "_output_delta", fail_on_chunk_7)
+        monkeypatch.setattr(LogisticLoss, "loss_and_delta", fail_on_chunk_7)
         with pytest.raises(FloatingPointError, match="chunk 7"):
             objective.loss_and_grad(theta)
-        monkeypatch.setattr(Objective, "_output_delta", right)
+        monkeypatch.setattr(LogisticLoss, "loss_and_delta", right)
         loss, grad = objective.loss_and_grad(theta)
     assert loss == expected[0]
     assert np.array_equal(grad, expected[1])
@@ -290,10 +286,10 @@ def test_fit_reads_a_read_only_memmap(tmp_path, dtype):
     X.astype(dtype).tofile(path)
     X_map = np.memmap(path, dtype=dtype, mode="r", shape=X.shape)
     clf = BackpropMLPClassifier(max_iter=20, batch_size=64, random_state=0)
-    with pytest.warns(Warning):  # not converged in 20 iterations
+    with pytest.warns(ConvergenceWarning, match="max_iter"):  # 20 are not enough
         clf.fit(X_map, y)
     reference = BackpropMLPClassifier(max_iter=20, batch_size=64, random_state=0)
-    with pytest.warns(Warning):
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
         reference.fit(X.astype(dtype), y)
     np.testing.assert_array_equal(clf.coefs_[0], reference.coefs_[0])
     np.testing.assert_array_equal(np.asarray(X_map), X.astype(dtype))
@@ -306,7 +302,7 @@ def test_fit_does_not_write_to_or_keep_X():
     before = X.copy()
     ref = weakref.ref(X)
     clf = BackpropMLPClassifier(max_iter=5, batch_size=50, random_state=0)
-    with pytest.warns(Warning):
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
         clf.fit(X, y)
     np.testing.assert_array_equal(X, before)
     del X
@@ -326,3 +322,103 @@ def test_float32_upcast_for_solvers_that_need_float64(solver):
     problem = BackpropMLPClassifier(solver="lbfgs")._training_problem(X.astype(np.float32), y)
     with problem.objective as objective:
         assert objective.dtype == np.float32
+
+
+def test_concurrent_fits_restore_blas_threads():
+    # Each fit limits BLAS to one thread while it runs; fits in several
+    # threads at once (joblib's threading backend, a Dask worker) must not
+    # restore out of order and leave BLAS single-threaded for the process.
+    _, X, Y, _, _ = make_problem(n_samples=400)
+    y = Y.argmax(axis=1)
+    before = blas_threads()
+    start = threading.Barrier(4)
+    errors = []
+
+    def fit(seed):
+        try:
+            clf = BackpropMLPClassifier((5,), max_iter=30, batch_size=50, random_state=seed)
+            start.wait()
+            clf.fit(X, y)
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=fit, args=(seed,)) for seed in range(4)]
+        with warnings.catch_warnings():  # not thread-safe: set here, once
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert not errors
+        assert blas_threads() == before
+
+
+def test_blas_limiter_counts_its_users():
+    before = blas_threads()
+    blas_limiter.acquire()
+    blas_limiter.acquire()
+    assert blas_threads() == [1] * len(before)
+    blas_limiter.release()
+    assert blas_threads() == [1] * len(before)
+    blas_limiter.release()
+    assert blas_threads() == before
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3, -1, -2])
+def test_n_jobs_does_not_change_the_model(n_jobs):
+    _, X, Y, _, _ = make_problem(n_samples=200)
+    y = Y.argmax(axis=1)
+    params = {"hidden_layer_sizes": (6,), "max_iter": 15, "batch_size": 16, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = BackpropMLPClassifier(**params).fit(X, y)
+        clf = BackpropMLPClassifier(n_jobs=n_jobs, **params).fit(X, y)
+    np.testing.assert_array_equal(clf._theta, reference._theta)
+
+
+def training_threads(**params):
+    _, X, Y, _, _ = make_problem(n_samples=200)
+    problem = BackpropMLPClassifier(batch_size=10, **params)._training_problem(X, Y.argmax(1))
+    with problem.objective as objective:
+        return objective.n_threads
+
+
+def test_n_jobs_follows_scikit_learns_conventions():
+    cpus = effective_n_threads()
+    assert training_threads() == min(cpus, 8)
+    assert training_threads(n_jobs=1) == 1
+    assert training_threads(n_jobs=3) == 3
+    assert training_threads(n_jobs=-1) == cpus
+    assert training_threads(n_jobs=-2) == max(1, cpus - 1)
+    # threadpoolctl's limits, and OMP_NUM_THREADS as joblib sets it in its
+    # workers (inner_max_num_threads), bound the default
+    with threadpool_limits(1):
+        assert training_threads() == 1
+        assert training_threads(n_jobs=-1) == 1
+    # OpenMP reads OMP_NUM_THREADS when it starts: a new process.
+    code = (
+        "import numpy as np; from skmlp import BackpropMLPClassifier as C;"
+        "from skmlp._executor import effective_n_threads as n;"
+        "X, y = np.random.rand(200, 3), np.arange(200) % 2;"
+        "p = C(batch_size=10)._training_problem(X, y);"
+        "print(n(), p.objective.n_threads); p.objective.close()"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["1", "1"], out.stderr
+
+
+def test_n_jobs_zero_is_refused():
+    _, X, Y, _, _ = make_problem(n_samples=50)
+    with pytest.raises(ValueError, match="n_jobs"):
+        BackpropMLPClassifier(n_jobs=0).fit(X, Y.argmax(1))
+
+
+def test_no_module_imports_an_underscored_name_from_another():
+    for path in sorted(SKMLP_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "skmlp"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name}:{node.lineno} imports {private}"

@@ -1,0 +1,383 @@
+"""Where the kernel runs: chunks, workspaces, ordered reduction, threads, BLAS.
+
+The interface an executor implements (the thread executor here; a Dask
+executor, with the chunks and their workspaces on the workers, implements the
+same)::
+
+    executor.n_chunks              number of chunks, in a fixed order
+    executor.reduce(fn, timed=True) -> (total, vector)
+        Evaluate ``fn(c, workspace, out) -> float`` for every chunk c: it
+        evaluates chunk c with the buffers of `workspace`, writes its vector
+        (a gradient or a Hessian-vector product) into ``out.vector`` and
+        returns its scalar (a loss). The scalars and the vectors are added in
+        float64, strictly in chunk order c = 0, 1, ..., n_chunks - 1, so the
+        result depends on the chunks but never on where or by how many
+        workers they were evaluated. Returns the float and a float64 vector
+        (the executor's own buffer: copy it before the next reduce).
+    executor.close()               release threads and buffers
+
+`fn` owns all the math (:mod:`skmlp._network`); the executor knows none of it.
+On a cluster, `fn` stands for a picklable task applied to the worker-resident
+state of chunk c (its rows, targets, weights and the kernel's buffers) with
+the parameters sent once per worker, and the partial results come back to be
+added in chunk order.
+
+Threads. With ``n_threads > 1`` the calling thread and ``n_threads - 1``
+workers pull chunks in order from a shared counter and run their BLAS calls
+single-threaded (numpy releases the GIL); a ring of ``2 n_threads`` result
+slots holds finished chunks until they are added in order. By default the
+executor uses the threads only while that is faster than the calling thread
+alone (:class:`AdaptiveSchedule`): on a loaded machine a descheduled worker
+can make a threaded evaluation wait a whole scheduler tick.
+
+BLAS. During a reduce, and while the executor is used as a context manager,
+BLAS is limited to one thread by :data:`blas_limiter`, the one process-wide
+limiter: it counts its users under a lock, so fits running in several threads
+at once limit BLAS once and restore the original limits when the last ends.
+"""
+
+import contextlib
+import functools
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+from threadpoolctl import ThreadpoolController
+
+# Automatic chunks (batch_size=None): as few as the memory bound allows, so
+# that the per-chunk Python overhead (some 35 numpy calls, each handing the
+# GIL between threads) stays small: a thread's buffers take at most
+# AUTO_WORKSPACE_BYTES and AUTO_MAX_ROWS rows (X itself is never copied);
+# the number of chunks is rounded up to a multiple of AUTO_CHUNK_MULTIPLE so
+# that two threads get equal shares; but no chunk gets less than
+# AUTO_MIN_CHUNK_WORK multiply-adds (about 0.3 ms), below which a second
+# thread gains less than it costs. (Measured on 2 vCPUs, 5000 x 400 rows,
+# 400-25-10: two chunks of 2500 rows beat four of 1250 by 10% in float64 and
+# float32; splitting the cache-sized chunks of the draft gained nothing.)
+AUTO_WORKSPACE_BYTES = 16 << 20
+AUTO_MAX_ROWS = 4096
+AUTO_CHUNK_MULTIPLE = 2
+AUTO_MIN_CHUNK_WORK = 4_000_000
+
+# The adaptive schedule: the first ADAPT_PROBES evaluations run on the
+# threads, the next ADAPT_PROBES on the calling thread alone; afterwards each
+# evaluation takes the way whose best time among its last ADAPT_RECENT was
+# shorter, and now and then one tries the other way to follow changing load:
+# at evaluation ADAPT_EVERY, then after twice as many evaluations each time
+# such a probe confirms the choice, after ADAPT_EVERY again when it changes
+# it. (A probe the wrong way costs a whole evaluation's worth; probing every
+# 16th cost 5% of a 100-iteration fit on 2 CPUs.)
+ADAPT_PROBES = 2
+ADAPT_RECENT = 4
+ADAPT_EVERY = 16
+# n_threads=None uses at most this many threads: each holds a workspace, and
+# the chunks' numpy calls between BLAS products serialize on the GIL.
+AUTO_MAX_THREADS = 8
+
+
+def available_cpus():
+    """Number of CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def effective_n_threads(n_jobs=None):
+    """Threads for `n_jobs`, as scikit-learn counts them for its threaded estimators.
+
+    None: the CPUs this process may use, within the limits of threadpoolctl
+    (``threadpool_limits(n)``), ``OMP_NUM_THREADS`` and a joblib worker's
+    inner-thread limit (scikit-learn's ``_openmp_effective_n_threads``);
+    negative values count back from there as in joblib (-1: all of them).
+    """
+    return _openmp_effective_n_threads(n_jobs)
+
+
+def balanced_batch_size(n_samples, row_bytes, row_work):
+    """Rows per chunk when `batch_size` is None.
+
+    `row_bytes` are a thread's buffer bytes per row, `row_work` the
+    multiply-adds per row. Depends on the data's shape only, never on the
+    number of threads or CPUs, so a fit gives the same result on any machine.
+    Chunks are balanced: ``n`` rows in ``k`` chunks get ``ceil(n / k)`` rows
+    each.
+    """
+    max_rows = max(1, min(AUTO_MAX_ROWS, AUTO_WORKSPACE_BYTES // row_bytes))
+    min_rows = min(max_rows, -(-AUTO_MIN_CHUNK_WORK // row_work))
+    fewest = -(-n_samples // max_rows)
+    n_chunks = max(1, -(-fewest // AUTO_CHUNK_MULTIPLE) * AUTO_CHUNK_MULTIPLE)
+    if n_samples < n_chunks * min_rows:
+        n_chunks = max(fewest, n_samples // min_rows, 1)
+    return max(1, -(-n_samples // n_chunks))
+
+
+def chunk_bounds(n_samples, batch_size):
+    """Row ranges ``[(start, stop), ...]`` of `batch_size` rows covering the data."""
+    batch_size = max(1, int(batch_size))
+    return [(a, min(a + batch_size, n_samples)) for a in range(0, n_samples, batch_size)]
+
+
+class BlasLimiter:
+    """BLAS limited to one thread while anyone in the process asks for it.
+
+    The first :meth:`acquire` limits every BLAS library threadpoolctl finds
+    to one thread, the last :meth:`release` restores the counts the first
+    found; a count under a lock, so that concurrent users (fits in several
+    threads) cannot restore out of order. Use the process-wide instance
+    :data:`blas_limiter`.
+
+    Notes
+    -----
+    Each setting is read back and repeated until it holds (at most
+    `SET_ATTEMPTS` times, a millisecond apart): while other threads run BLAS
+    calls, OpenBLAS 0.3.31 (numpy's) now and then drops an
+    ``openblas_set_num_threads`` (measured: about one restore in 20 with four
+    concurrent fits; the repeated call held).
+    """
+
+    SET_ATTEMPTS = 100
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._original = None  # [(library controller, its thread count)]
+
+    @functools.cached_property
+    def _controller(self):
+        # Built once: inspecting the loaded libraries is slow, limiting is not.
+        return ThreadpoolController().select(user_api="blas")
+
+    def _set(self, counts):
+        for lib, n_threads in counts:
+            for _ in range(self.SET_ATTEMPTS):
+                lib.set_num_threads(n_threads)
+                if lib.num_threads == n_threads:
+                    break
+                time.sleep(1e-3)
+
+    def acquire(self):
+        """Limit BLAS to one thread (if no one else already does)."""
+        with self._lock:
+            if self._users == 0:
+                libs = self._controller.lib_controllers
+                self._original = [(lib, lib.num_threads) for lib in libs]
+                self._set([(lib, 1) for lib in libs])
+            self._users += 1
+
+    def release(self):
+        """Drop one use; the last restores BLAS's original thread counts."""
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._set(self._original)
+                self._original = None
+
+    @contextlib.contextmanager
+    def limited(self):
+        """A context in which BLAS runs single-threaded."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+blas_limiter = BlasLimiter()
+
+
+class AdaptiveSchedule:
+    """Whether the next evaluation uses the threads, from the times of the last ones.
+
+    Probes both ways first, then follows the faster one (see the module's
+    constants), trying the other now and then to follow changing load.
+    """
+
+    def __init__(self):
+        self._recent = {True: deque(maxlen=ADAPT_RECENT), False: deque(maxlen=ADAPT_RECENT)}
+        self._probe_every = self._probe_at = ADAPT_EVERY
+        self._probed = None  # the way that was best when the last probe ran
+        self.n_evaluations = 0
+
+    def threaded(self):
+        """Whether the next evaluation should use the threads."""
+        k = self.n_evaluations
+        if k < 2 * ADAPT_PROBES:
+            return k < ADAPT_PROBES
+        _, best = min((min(times), threaded) for threaded, times in self._recent.items())
+        if self._probed is not None:  # the evaluation after a probe
+            confirmed = best == self._probed
+            self._probe_every = 2 * self._probe_every if confirmed else ADAPT_EVERY
+            self._probe_at = k + self._probe_every
+            self._probed = None
+        if k >= self._probe_at:
+            self._probed = best
+            return not best
+        return best
+
+    def record(self, threaded, seconds):
+        """The time an evaluation took the way it went."""
+        self._recent[threaded].append(seconds)
+        self.n_evaluations += 1
+
+
+class ThreadExecutor:
+    """Evaluate a kernel over the chunks on threads; add the results in chunk order.
+
+    Parameters
+    ----------
+    n_chunks : int
+        Number of chunks.
+    make_workspace : callable
+        ``make_workspace() -> workspace``, one per thread (buffers for the
+        largest chunk).
+    make_slot : callable
+        ``make_slot() -> slot`` with a ``vector`` (n_params,), that a chunk's
+        result is written into.
+    n_threads : int or None, default=None
+        Threads evaluating chunks, the caller's included (never more than
+        chunks). None: :func:`effective_n_threads` (at most 8), and each
+        timed :meth:`reduce` runs either on all of them or on the calling
+        thread alone, whichever has lately been faster. The result does not
+        depend on it.
+    """
+
+    def __init__(self, n_chunks, make_workspace, make_slot, n_threads=None):
+        self.n_chunks = int(n_chunks)
+        adaptive = n_threads is None
+        if adaptive:
+            n_threads = min(effective_n_threads(), AUTO_MAX_THREADS)
+        self.n_threads = max(1, min(int(n_threads), self.n_chunks))
+        self.schedule = AdaptiveSchedule() if adaptive and self.n_threads > 1 else None
+        self.n_threaded = 0
+        self.workspaces = [make_workspace() for _ in range(self.n_threads)]
+        n_slots = 1 if self.n_threads == 1 else 2 * self.n_threads
+        self._slots = [make_slot() for _ in range(n_slots)]
+        self._total = np.empty(self._slots[0].vector.size)
+        self._sum = 0.0
+        self._pool = None
+        if self.n_threads > 1:
+            self._pool = ThreadPoolExecutor(self.n_threads - 1, "skmlp-executor")
+        self._turn = threading.Condition()
+        self._holding_blas = False
+
+    def __enter__(self):
+        # BLAS single-threaded from here to close(), between evaluations
+        # too: limiting it around each evaluation alone lets every evaluation
+        # wake OpenBLAS's workers when it ends, and they then spin on the
+        # CPUs the next evaluation's chunk threads need.
+        if not self._holding_blas:
+            blas_limiter.acquire()
+            self._holding_blas = True
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        """Stop the worker threads, drop the buffers, release the BLAS limit."""
+        if self._holding_blas:
+            self._holding_blas = False
+            blas_limiter.release()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def reduce(self, fn, timed=True):
+        """``(sum of fn's scalars, sum of its vectors)`` over the chunks, in chunk order.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(c, workspace, slot) -> float``: chunk c's scalar; its vector
+            into ``slot.vector``.
+        timed : bool, default=True
+            Let the adaptive schedule choose threads or not, and time it.
+            False: all threads, untimed.
+
+        Returns
+        -------
+        total : float
+        vector : ndarray of shape (n_params,)
+            float64; the executor's buffer, overwritten by the next reduce.
+        """
+        self._sum = 0.0
+        self._total[...] = 0.0
+        threaded = self._pool is not None
+        if timed and self.schedule is not None:
+            threaded = self.schedule.threaded()
+        start = time.perf_counter()
+        with contextlib.nullcontext() if self._holding_blas else blas_limiter.limited():
+            self._run(fn, threaded)
+        if timed and self.schedule is not None:
+            self.schedule.record(threaded, time.perf_counter() - start)
+        self.n_threaded += timed and threaded
+        return self._sum, self._total
+
+    def _add(self, value, slot):
+        self._sum += value
+        np.add(self._total, slot.vector, out=self._total)
+
+    def _run(self, fn, threaded):
+        """Every chunk through `fn`, the results added in chunk order.
+
+        Chunks go to the threads from one counter; slot ``c % R`` of the ring
+        of ``R = 2 n_threads`` holds chunk c's result until it is added to the
+        totals, which happens strictly in chunk order (whichever thread
+        completes the next chunk in order adds every completed one after it),
+        so a thread waits only when the ring is full. Unthreaded, the calling
+        thread evaluates every chunk, in the same order, with the same result.
+        """
+        n_chunks = self.n_chunks
+        slots = self._slots
+        if not threaded:
+            ws, slot = self.workspaces[0], slots[0]
+            for c in range(n_chunks):
+                self._add(fn(c, ws, slot), slot)
+            return
+        n_slots = len(slots)
+        counter = itertools.count()  # next() on it is atomic under the GIL
+        turn = self._turn
+        state = {"next": 0, "failed": False}
+        ready = [False] * n_slots
+        values = [0.0] * n_slots
+
+        def work(ws):
+            try:
+                for c in counter:
+                    if c >= n_chunks:
+                        return
+                    if c - state["next"] >= n_slots:
+                        with turn:
+                            while c - state["next"] >= n_slots and not state["failed"]:
+                                turn.wait()
+                    if state["failed"]:
+                        return
+                    values[c % n_slots] = fn(c, ws, slots[c % n_slots])
+                    with turn:
+                        ready[c % n_slots] = True
+                        while state["next"] < n_chunks and ready[state["next"] % n_slots]:
+                            s = state["next"] % n_slots
+                            self._add(values[s], slots[s])
+                            ready[s] = False
+                            state["next"] += 1
+                        turn.notify_all()
+            except BaseException:
+                with turn:
+                    state["failed"] = True
+                    turn.notify_all()
+                raise
+
+        futures = [self._pool.submit(work, ws) for ws in self.workspaces[1:]]
+        try:
+            work(self.workspaces[0])
+        finally:
+            for f in futures:
+                f.exception()  # every worker has stopped before anything is raised
+        for f in futures:
+            f.result()

@@ -1,0 +1,155 @@
+r"""Output losses from the logits: value, delta, Hessian product, log-probabilities.
+
+Each loss is one class with four methods, all on the output logits ``a`` of a
+block of rows:
+
+- :meth:`encode` turns binary targets ``Y`` and normalized sample weights
+  ``w = s / S`` into the per-block target the other methods read;
+- :meth:`loss_and_delta` gives ``sum_i w_i loss(a_i, y_i)`` and the delta
+  ``w (dloss / da)`` that backpropagation carries down the layers;
+- :meth:`hessian_product` gives ``w H_out r`` for a direction ``r`` of the
+  logits (the curvature products' output step);
+- :meth:`log_proba` gives the log class probabilities for prediction.
+
+The engine's output layer is transposed (outputs x rows, see
+:mod:`skmlp._network`), so `encode` and `loss_and_delta` work on
+``(n_outputs, n_rows)`` arrays. Everything is computed from the logits, so
+there is no ``log(0)`` and no overflow for finite inputs. A new output (e.g. a
+regressor's squared error) is one more class here, registered in `LOSSES`.
+"""
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax, softmax
+
+
+class LogisticLoss:
+    r"""One sigmoid per output and the summed binary cross-entropy (the course's J).
+
+    With ``u = (1 - 2 y) a`` the loss is ``softplus(u)`` and
+    ``p - y = (1 - 2 y) expit(u)``: written so, neither loses digits to
+    cancellation (the point of it in float32). The encoded target is the sign
+    ``1 - 2 y``.
+    """
+
+    name = "logistic"
+
+    def encode(self, Y, w, out):
+        """Write the signs ``(1 - 2 Y)^T`` into `out` (n_outputs, n_rows); `w` unused."""
+        np.multiply(Y.T, -2, out=out, casting="unsafe")
+        out += 1
+
+    def loss_and_delta(self, logits_t, target, w, delta_t, work):
+        """The block's weighted loss; `delta_t` gets ``(w (p - y))^T``.
+
+        Parameters
+        ----------
+        logits_t : ndarray of shape (n_outputs, n_rows)
+            The logits, transposed; overwritten.
+        target : ndarray of shape (n_outputs, n_rows)
+            As written by :meth:`encode`.
+        w : ndarray of shape (n_rows,)
+            Normalized sample weights.
+        delta_t : ndarray of shape (n_outputs, n_rows)
+            Receives the output deltas, transposed.
+        work : Scratch
+            The thread's scratch buffers (``scratch(k, m)``, ``out``).
+
+        Returns
+        -------
+        loss : float
+        """
+        k, m = logits_t.shape
+        G = delta_t
+        # p - y = (1 - 2 y) expit(u) = (1 - 2 y) (1 + tanh(u / 2)) / 2.
+        logits_t *= target
+        np.multiply(logits_t, 0.5, out=G)
+        np.tanh(G, out=G)
+        G += 1
+        G *= 0.5
+        G *= target
+        G *= w
+        # softplus(u) = max(u, 0) + log1p(exp(-|u|)).
+        T = work.scratch(k, m)
+        np.abs(logits_t, out=T)
+        np.negative(T, out=T)
+        np.exp(T, out=T)
+        np.log1p(T, out=T)
+        np.maximum(logits_t, 0, out=logits_t)
+        logits_t += T
+        np.matmul(logits_t, w, out=work.out)
+        return float(work.out.sum(dtype=np.float64))
+
+    def hessian_product(self, logits, w, r, out):
+        """``out = w p (1 - p) r`` per output (rows x outputs; allocates p)."""
+        p = expit(logits)
+        np.multiply(p, 1 - p, out=out)
+        out *= r
+        out *= w
+
+    def log_proba(self, logits, multilabel=False):
+        """Log class probabilities from the logits (n_rows, n_outputs).
+
+        One output (binary) gives two columns; several outputs (one sigmoid
+        per class) are normalized so that rows sum to one, except for
+        multilabel targets, where each label keeps its own probability.
+        """
+        if multilabel:
+            return -np.logaddexp(0, -logits)
+        if logits.shape[1] == 1:
+            return np.hstack([log_expit(-logits), log_expit(logits)])
+        return log_softmax(log_expit(logits), axis=1)
+
+
+class SoftmaxLoss:
+    r"""A softmax over the outputs and the multinomial cross-entropy.
+
+    ``loss_i = log sum_k exp(t_ki) - t_{y_i, i}`` with ``t = a - max_k a``, and
+    the delta ``w (p - y)``. The encoded target is ``(w Y)^T``.
+    """
+
+    name = "softmax"
+
+    def encode(self, Y, w, out):
+        """Write ``(w Y)^T`` into `out` (n_outputs, n_rows)."""
+        np.multiply(Y.T, w, out=out, casting="unsafe")
+
+    def loss_and_delta(self, logits_t, target, w, delta_t, work):
+        """The block's weighted loss; `delta_t` gets ``(w (p - y))^T``.
+
+        Parameters are as for :meth:`LogisticLoss.loss_and_delta`; uses
+        ``work.rows`` and ``work.ones``.
+        """
+        k, m = logits_t.shape
+        G = delta_t
+        shift, total = work.rows[0, :m], work.rows[1, :m]
+        logits_t.max(axis=0, out=shift)
+        logits_t -= shift
+        np.exp(logits_t, out=G)
+        np.matmul(work.ones[:k], G, out=total)
+        np.log(total, out=shift)
+        loss = float(np.dot(w, shift)) - float(np.vdot(target, logits_t))
+        np.divide(w, total, out=total)
+        G *= total
+        G -= target  # target = w y
+        return loss
+
+    def hessian_product(self, logits, w, r, out):
+        """``out = w (diag(p) - p p^T) r`` per row (rows x outputs; allocates p)."""
+        p = softmax(logits, axis=1)
+        out[...] = r - np.sum(p * r, axis=1, keepdims=True)
+        out *= p
+        out *= w
+
+    def log_proba(self, logits, multilabel=False):
+        """Log class probabilities from the logits (n_rows, n_outputs)."""
+        return log_softmax(logits, axis=1)
+
+
+LOSSES = {"logistic": LogisticLoss, "softmax": SoftmaxLoss}
+
+
+def get_loss(out_activation, n_outputs):
+    """The loss of an output layer: a softmax over one output is a sigmoid."""
+    if n_outputs == 1:
+        return LogisticLoss()
+    return LOSSES[out_activation]()
