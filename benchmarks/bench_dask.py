@@ -95,18 +95,19 @@ def overhead(client, n_calls):
     theta = problem.theta0
     layer_sizes = problem.layout.layer_sizes
     chunks = client.scatter([(X[i : i + 16], y[i : i + 16, None]) for i in range(0, 128, 16)])
+    arguments = {"theta": theta, "layer_sizes": layer_sizes}
     actor_times, graph_times = [], []
     with problem.objective as objective:
         for _ in range(10):  # warm up both ways
             objective.loss_and_grad(theta)
-            terms = client.map(_chunk_term, chunks, theta=theta, layer_sizes=layer_sizes, pure=False)
+            terms = client.map(_chunk_term, chunks, pure=False, **arguments)
             client.submit(_add_in_order, terms, pure=False).result()
         for _ in range(n_calls):
             start = time.perf_counter()
             objective.loss_and_grad(theta)
             actor_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            terms = client.map(_chunk_term, chunks, theta=theta, layer_sizes=layer_sizes, pure=False)
+            terms = client.map(_chunk_term, chunks, pure=False, **arguments)
             client.submit(_add_in_order, terms, pure=False).result()
             graph_times.append(time.perf_counter() - start)
     print(f"\n1. Fixed overhead per evaluation (8 chunks, 8-3-2, {n_calls} calls; {load()})")
@@ -253,9 +254,7 @@ def streaming_cost(client, n_chunks, rows_per_chunk, iters):
             np.save(path, part)
             parts.append(part)
             blocks.append(
-                da.from_delayed(
-                    dask.delayed(np.load)(path, mmap_mode="r"), part.shape, part.dtype
-                )
+                da.from_delayed(dask.delayed(np.load)(path, mmap_mode="r"), part.shape, part.dtype)
             )
         X_files = da.concatenate(blocks)
         X = np.concatenate(parts)

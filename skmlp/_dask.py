@@ -61,11 +61,11 @@ from sklearn.utils.validation import (
     check_consistent_length,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
 
-from ._curvature import CurvatureObjective
+from ._executor import blas_limiter
 from ._layout import Layout
-from ._objective import Objective, forward_logits
+from ._losses import get_loss
+from ._network import Gradient, Network, forward_logits
 from ._validation import check_parameters
 
 DTYPES = (np.float64, np.float32)
@@ -282,10 +282,9 @@ class _Part:
             # As compute_sample_weight: the class's weight for each row.
             weights = spec.class_weight[np.searchsorted(spec.binarizer.classes_, y)]
             s = weights if s is None else s * weights
-        train = slice(None)
-        self.val = None
+        self.train = self.val = None
         if spec.validation_fraction is not None:
-            val = validation_rows(
+            self.val = validation_rows(
                 spec.n_samples,
                 spec.validation_fraction,
                 chunk.start,
@@ -293,129 +292,145 @@ class _Part:
                 spec.validation_seed,
                 chunk.index,
             )
-            train = np.setdiff1d(np.arange(chunk.n_rows), val)
-            self.val = val
-            self.y_val = y[val]
-            self.X_val = None if chunk.X is None else aligned_copy(chunk.X[val])
-        self.train = train
-        self.X = None if chunk.X is None else aligned_copy(chunk.X[train])
-        self.y = y[train]
-        self.n_train = len(self.y)
-        self.sample_weight = None if s is None else s[train]
-        self.sum_weights = (
-            float(self.n_train) if s is None else float(self.sample_weight.sum(dtype=np.float64))
-        )
-        self.Y = spec.binarizer.transform(self.y) if self.n_train else None
-        self.objective = None
+            self.train = np.setdiff1d(np.arange(chunk.n_rows), self.val)
+            self.y_val = y[self.val]
+            y = y[self.train]
+            s = None if s is None else s[self.train]
+        self.X, self.X_val = (None, None) if chunk.X is None else self._split(chunk.X)
+        self.n_rows = len(y)
+        self.n_val = 0 if self.val is None else len(self.val)
+        self.sample_weight = np.ones(self.n_rows) if s is None else s
+        self.weight_sum = float(self.sample_weight.sum())
+        self.Y = spec.binarizer.transform(y) if self.n_rows else None
+        self.block = self.store = self.target = self.w = None
 
-    def features(self, dtype):
-        """The training rows' X and the validation rows' X."""
-        if self.source is None:
-            return self.X, getattr(self, "X_val", None)
-        X = self.source.read(dtype)
+    def _split(self, X):
         if self.val is None:
             return X, None
         return aligned_copy(X[self.train]), aligned_copy(X[self.val])
+
+    def features(self, dtype):
+        """The training rows' X and the validation rows' X (read if streamed)."""
+        if self.source is None:
+            return self.X, self.X_val
+        return self._split(self.source.read(dtype))
 
 
 class ChunkWorker:
     """A Dask actor holding one worker's chunks across evaluations.
 
-    Each chunk's term of J (and of its gradient and Hessian-vector product)
-    is evaluated by the in-memory engine on the chunk alone and scaled from
-    the chunk's weight sum to the whole data's ``S``; the client adds the
-    terms in chunk order.
+    Each chunk is a block of the network kernel (:mod:`skmlp._network`)
+    with its encoded targets and normalized weights ``w = s / S``, prepared
+    exactly as the in-memory objective prepares its chunks; the kernel's
+    buffers (one workspace for the worker, and the activations of every
+    chunk for the curvature products) live as long as the actor. Each method
+    returns one term per chunk, which the client adds in chunk order.
     """
 
     def __init__(self, spec, chunks, sources=None, sum_weights=None):
         sources = sources or {}
         self.spec = spec
         self.layout = Layout(spec.layer_sizes)
+        loss = get_loss(spec.out_activation, spec.layer_sizes[-1])
+        self.network = Network(self.layout, spec.activation, loss, spec.dtype)
         self.parts = [
             _Part(spec, chunk, sources.get(chunk.index))
             for chunk in sorted(chunks, key=lambda chunk: chunk.index)
         ]
-        self.sum_weights = None
+        max_rows = max([p.n_rows for p in self.parts] + [1])
+        self.workspace = self.network.workspace(max_rows)
+        self.out = self.network.gradient()
+        self.streamed = any(p.source is not None for p in self.parts)
+        self._stored = False  # whether the stores hold the pass at network.theta
         self.n_reads = 0
+        self.sum_weights = None
         if sum_weights is not None:
             self.set_sum_weights(sum_weights)
 
     def weight_sums(self):
         """``[(chunk index, training weight sum, training rows, validation rows)]``."""
-        return [
-            (p.index, p.sum_weights, p.n_train, 0 if p.val is None else len(p.val))
-            for p in self.parts
-        ]
+        return [(p.index, p.weight_sum, p.n_rows, p.n_val) for p in self.parts]
 
     def set_sum_weights(self, sum_weights):
-        """Fix the whole data's weight sum ``S``, which normalizes every term."""
+        """Normalize by the whole data's weight sum ``S``: targets and weights."""
         self.sum_weights = float(sum_weights)
-        for part in self.parts:
-            part.scale = part.sum_weights / self.sum_weights
+        dtype = self.spec.dtype
+        for part in self.training_parts():
+            # As the in-memory Objective: w = s / S in float64, the targets
+            # encoded from it, then w in the working dtype.
+            w = part.sample_weight / self.sum_weights
+            part.target = np.empty((part.Y.shape[1], part.n_rows), dtype)
+            self.network.loss.encode(part.Y, w, part.target)
+            part.w = w.astype(dtype)
+            if part.source is None:
+                part.block = self.network.block(part.X)
+                if self.spec.curvature is not None:
+                    part.store = self.network.activations(part.n_rows)
         return True
 
-    def _objective(self, part, X):
-        spec = self.spec
-        kwargs = {}
-        cls = Objective
-        if spec.curvature is not None:
-            cls, kwargs = CurvatureObjective, {"curvature": spec.curvature}
-        return cls(
-            self.layout,
-            X,
-            part.Y,
-            part.sample_weight,
-            activation=spec.activation,
-            out_activation=spec.out_activation,
-            alpha=0.0,
-            batch_size=max(1, part.n_train),
-            n_threads=1,
-            **kwargs,
-        )
+    def training_parts(self):
+        return [p for p in self.parts if p.n_rows > 0]
 
-    def _objectives(self):
-        """``(part, objective)`` for every part with training weight."""
-        for part in self.parts:
-            if part.n_train == 0 or part.sum_weights == 0:
-                continue
-            if part.objective is not None:
-                yield part, part.objective
-                continue
-            X, _ = part.features(self.spec.dtype)
-            if part.source is not None:
-                self.n_reads += 1
-            objective = self._objective(part, X)
-            if part.source is None:
-                part.objective = objective  # buffers kept across evaluations
-            yield part, objective
+    def _block(self, part):
+        if part.block is not None:
+            return part.block
+        self.n_reads += 1
+        return self.network.block(part.features(self.spec.dtype)[0])
+
+    def _pass(self, part, block):
+        """The chunk's loss; its gradient into ``self.out`` (and its store kept)."""
+        ws = self.workspace
+        acts, loss_logits = ws.acts, None
+        if self.spec.curvature is not None:
+            store = part.store if part.store is not None else self.network.activations(part.n_rows)
+            acts, loss_logits = store, ws.acts.logits_t(part.n_rows)
+        loss = self.network.loss_and_grad(
+            block, part.target, part.w, acts, ws.work, self.out, loss_logits
+        )
+        return loss, acts
 
     def evaluate(self, theta):
         """``[(chunk index, loss term, gradient term)]`` at theta."""
         out = []
-        with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):
-            for part, objective in self._objectives():
-                loss, grad = objective.loss_and_grad(theta)
-                grad *= part.scale
-                out.append((part.index, part.scale * loss, grad))
+        with blas_limiter.limited(), np.errstate(all="ignore"):
+            self.network.set_params(theta)
+            self._stored = False
+            for part in self.training_parts():
+                loss, _ = self._pass(part, self._block(part))
+                out.append((part.index, loss, self.out.vector.copy()))
+            self._stored = True
         return out
 
     def hessp(self, theta, v):
-        """``[(chunk index, H v term)]`` at theta."""
+        """``[(chunk index, H v term)]`` at theta (the pass redone if not stored)."""
+        network, dtype = self.network, self.spec.dtype
         out = []
-        with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):
-            for part, objective in self._objectives():
-                product = objective.hessp(theta, v)
-                product *= part.scale
-                out.append((part.index, product))
+        with blas_limiter.limited(), np.errstate(all="ignore"):
+            at = np.asarray(theta, dtype=np.float64).astype(dtype, copy=False)
+            if not (self._stored and np.array_equal(at, network.theta)):
+                network.set_params(theta)
+                self._stored = False
+            direction = Gradient(self.layout, vector=np.asarray(v).astype(dtype, copy=False))
+            exact = self.spec.curvature == "exact"
+            for part in self.training_parts():
+                block, store = self._block(part), part.store
+                if store is None or not self._stored:
+                    _, store = self._pass(part, block)
+                network.hessian_product(
+                    block, store, part.w, direction, self.workspace.acts,
+                    self.workspace.work, self.out, exact,
+                )  # fmt: skip
+                out.append((part.index, self.out.vector.copy()))
+            self._stored = not self.streamed
         return out
 
     def n_correct(self, theta):
         """``[(chunk index, correctly predicted validation rows)]``."""
         out = []
         spec = self.spec
-        with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):
+        with blas_limiter.limited(), np.errstate(all="ignore"):
             for part in self.parts:
-                if part.val is None or len(part.val) == 0:
+                if part.n_val == 0:
                     continue
                 _, X_val = part.features(spec.dtype)
                 logits = forward_logits(self.layout, theta, X_val, spec.activation)
@@ -427,8 +442,7 @@ class ChunkWorker:
     def stats(self):
         """Resident bytes of X on this worker and chunks read from source."""
         resident = sum(
-            (0 if p.X is None else p.X.nbytes)
-            + (0 if getattr(p, "X_val", None) is None else p.X_val.nbytes)
+            (0 if p.X is None else p.X.nbytes) + (0 if p.X_val is None else p.X_val.nbytes)
             for p in self.parts
         )
         return {"resident_X_bytes": resident, "n_reads": self.n_reads, "chunks": len(self.parts)}
@@ -478,8 +492,8 @@ class ClusterObjective:
         self.holders = self._actors(chunk_futures)
         terms = {}
         for holder in self.holders:
-            for index, total, n_train, n_val in holder.actor.weight_sums().result():
-                terms[index] = (total, n_train, n_val)
+            for index, total, n_rows, n_val in holder.actor.weight_sums().result():
+                terms[index] = (total, n_rows, n_val)
         self._terms = terms
         order = sorted(terms)
         total = 0.0
