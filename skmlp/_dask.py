@@ -817,23 +817,40 @@ def cluster_training_problem(
     summaries = client.gather(summaries)
 
     kinds = {s["kind"] for s in summaries}
-    if kinds - {"labels"}:
+    multilabel = kinds == {"multilabel-indicator"}
+    if multilabel:
+        # What LabelBinarizer fitted on the whole indicator matrix holds.
+        width = summaries[0]["width"]
+        binarizer = LabelBinarizer().fit(np.eye(max(width, 2), width, dtype=int))
+        classes, counts = binarizer.classes_, None
+        if estimator.out_activation == "softmax":
+            raise ValueError(
+                "Multilabel targets need out_activation='logistic' (one "
+                "independent sigmoid per label); 'softmax' makes the labels "
+                "mutually exclusive."
+            )
+        if estimator.class_weight is not None:
+            raise ValueError(
+                "class_weight with multilabel targets is not supported on a Dask "
+                "cluster; compute the data into memory, or pass sample_weight."
+            )
+    elif kinds - {"labels"}:
         raise ValueError(
-            "Multilabel (2-D) targets are not supported on a Dask cluster yet; "
-            "compute them into memory."
+            f"Targets must be 1-D labels or a binary indicator matrix; got {sorted(kinds)}."
         )
-    classes = np.unique(np.concatenate([s["labels"] for s in summaries]))
-    counts = np.zeros(len(classes), dtype=np.int64)
-    for s in summaries:
-        counts[np.searchsorted(classes, s["labels"])] += s["counts"]
-    binarizer = LabelBinarizer().fit(classes)
+    else:
+        classes = np.unique(np.concatenate([s["labels"] for s in summaries]))
+        counts = np.zeros(len(classes), dtype=np.int64)
+        for s in summaries:
+            counts[np.searchsorted(classes, s["labels"])] += s["counts"]
+        binarizer = LabelBinarizer().fit(classes)
     if len(binarizer.classes_) < 2:
         raise ValueError(
             "BackpropMLPClassifier needs samples of at least 2 classes in "
             f"the data, but the data contain only one class: "
             f"{binarizer.classes_[0]!r}."
         )
-    n_outputs = 1 if len(classes) == 2 else len(classes)
+    n_outputs = len(classes) if multilabel or len(classes) > 2 else 1
     layout = Layout((X.shape[1], *hidden, n_outputs))
     if previous is not None:
         theta, previous_classes, previous_sizes = previous
@@ -853,7 +870,7 @@ def cluster_training_problem(
         theta0 = np.array(theta, dtype=np.float64)
     else:
         theta0 = layout.init(rng, estimator.init_epsilon)
-    out_activation = "logistic" if n_outputs == 1 else estimator.out_activation
+    out_activation = "logistic" if n_outputs == 1 or multilabel else estimator.out_activation
     spec = Spec(
         layer_sizes=layout.layer_sizes,
         activation=estimator.activation,

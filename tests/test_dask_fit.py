@@ -168,6 +168,20 @@ def test_dataframe_with_string_labels(client, data):
     assert remote.score(ddf[names], ddf["label"]) == local.score(frame[names], frame["label"])
 
 
+def test_multilabel_targets(client, data):
+    X, y = data
+    Y = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)
+    local = small(max_iter=20, batch_size=CHUNK).fit(X, Y)
+    Xd = on_cluster(X)
+    remote = small(max_iter=20).fit(Xd, da.from_array(Y, chunks=(CHUNK, 3)))
+    assert_array_equal(remote.classes_, [0, 1, 2])
+    assert_same_coefs(remote, local)
+    assert_array_equal(remote.predict(Xd).compute(), local.predict(X))
+    assert remote.score(Xd, Y) == local.score(X, Y)
+    with pytest.raises(ValueError, match="Multilabel targets need out_activation='logistic'"):
+        small(out_activation="softmax").fit(Xd, Y)
+
+
 def test_lazy_predict_equals_in_memory_predict(client, data):
     X, y = data
     clf = small(max_iter=30).fit(*on_cluster(X, y))
@@ -303,7 +317,7 @@ class _StopAfter:
 # ---------------------------------------------------------- data from files
 
 
-def test_streamed_chunks_from_memmaps(client, data, tmp_path):
+def test_streamed_chunks_from_memmaps(client, data, tmp_path, monkeypatch):
     """Not persisted and streamed: read chunk by chunk, the same model."""
     X, y = data
     paths = []
@@ -318,17 +332,25 @@ def test_streamed_chunks_from_memmaps(client, data, tmp_path):
     Xd = da.concatenate(blocks)
     yd = da.from_array(y, CHUNK)
     in_memory = small(max_iter=20).fit(Xd, yd)
-    clf = small(max_iter=20)
     with dask.config.set({DATA_CONFIG: "stream"}):
-        problem = clf._cluster_training_problem(Xd, yd, None)
-        with problem.objective as objective:
-            objective.loss_and_grad(problem.theta0)
-            objective.loss_and_grad(problem.theta0)
-            stats = objective.stats()
         streamed = small(max_iter=20).fit(Xd, yd)
+        with pytest.raises(ValueError, match="but X is persisted"):
+            small().fit(Xd.persist(), yd)
+    assert_same_coefs(streamed, in_memory)
+    # "auto" streams an X that is not persisted and larger than a share of
+    # the workers' memory (here: any X).
+    monkeypatch.setattr(skmlp._dask, "STREAM_MEMORY_SHARE", 0.0)
+    problem = small(solver="newton-cg")._cluster_training_problem(Xd, yd, None)
+    with problem.objective as objective:
+        objective.loss_and_grad(problem.theta0)
+        objective.hessp(problem.theta0, problem.theta0)
+        stats = objective.stats()
     assert sum(s["resident_X_bytes"] for s in stats.values()) == 0
     assert sum(s["n_reads"] for s in stats.values()) == 2 * len(paths)
-    assert_same_coefs(streamed, in_memory)
+    persisted = small(solver="newton-cg")._cluster_training_problem(Xd.persist(), yd, None)
+    with persisted.objective as objective:
+        stats = objective.stats()
+    assert sum(s["resident_X_bytes"] for s in stats.values()) == X.nbytes
 
 
 # ---------------------------------------------------------------- faults
