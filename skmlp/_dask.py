@@ -469,14 +469,12 @@ class ClusterObjective:
     a context manager that releases the actors.
     """
 
-    def __init__(self, client, spec, layout, alpha, loads, sources, chunk_ids):
+    def __init__(self, client, loads, sources, alpha):
         self.client = client
-        self.spec = spec
-        self.layout = layout
-        self.alpha = float(alpha)
         self._loads = loads  # chunk index -> delayed Chunk (its source)
         self._sources = sources  # chunk index -> Source, when streamed
-        self._chunk_ids = chunk_ids
+        self.alpha = float(alpha)
+        self.spec = self.layout = None
         self.holders = []
         self.n_evaluations = 0
         self.n_hessp = 0
@@ -487,9 +485,13 @@ class ClusterObjective:
 
     # ---------------------------------------------------------- building
 
-    def build(self, chunk_futures):
-        """One actor per worker for the chunks that worker holds."""
-        self.holders = self._actors(chunk_futures)
+    def build(self, chunks, spec, layout):
+        """One actor per worker for the chunks that worker holds.
+
+        `chunks` are ``[(chunk index, future of its Chunk)]`` (:meth:`load`).
+        """
+        self.spec, self.layout = spec, layout
+        self.holders = self._actors(chunks)
         terms = {}
         for holder in self.holders:
             for index, total, n_rows, n_val in holder.actor.weight_sums().result():
@@ -509,11 +511,12 @@ class ClusterObjective:
         for future in [h.actor.set_sum_weights(total) for h in self.holders]:
             future.result()
 
-    def _actors(self, chunk_futures, sum_weights=None):
-        wait(chunk_futures)
-        who_has = self.client.who_has(chunk_futures)
+    def _actors(self, chunks, sum_weights=None):
+        futures = [future for _, future in chunks]
+        wait(futures)
+        who_has = self.client.who_has(futures)
         by_worker = {}
-        for index, future in zip(self._chunk_ids_of(chunk_futures), chunk_futures):
+        for index, future in chunks:
             (address, *_) = sorted(who_has[future.key])
             by_worker.setdefault(address, []).append((index, future))
         holders = []
@@ -536,11 +539,8 @@ class ClusterObjective:
             holder.actor = holder.future.result()
         return holders
 
-    def _chunk_ids_of(self, futures):
-        return [self._index_of[f.key] for f in futures]
-
     def load(self, indices, pinned=True):
-        """Compute the given chunks on the cluster: futures, in order.
+        """Compute the given chunks on the cluster: ``[(index, future)]``.
 
         With ``skmlp.dask.workers`` set to a list of worker addresses, chunk
         i is placed on the ``i % len``-th of them (unless `pinned` is False,
@@ -554,10 +554,7 @@ class ClusterObjective:
             ]
         else:
             futures = self.client.compute([self._loads[i] for i in indices])
-        self._index_of = getattr(self, "_index_of", {})
-        for i, f in zip(indices, futures):
-            self._index_of[f.key] = i
-        return futures
+        return list(zip(indices, futures))
 
     # ---------------------------------------------------------- calling
 
@@ -604,12 +601,12 @@ class ClusterObjective:
         indices = sorted(i for holder in lost for i in holder.chunks)
         names = ", ".join(h.address for h in lost)
         try:
-            futures = self.load(indices, pinned=False)
-            wait(futures)
-            bad = [f for f in futures if f.status != "finished"]
-            if bad:
-                bad[0].result()  # raises the reason
-            holders = self._actors(futures, self.sum_weights)
+            chunks = self.load(indices, pinned=False)
+            wait([future for _, future in chunks])
+            for _, future in chunks:
+                if future.status != "finished":
+                    future.result()  # raises the reason
+            holders = self._actors(chunks, self.sum_weights)
             rebuilt = {}
             for holder in holders:
                 for index, total, n_train, n_val in holder.actor.weight_sums().result():
@@ -805,10 +802,10 @@ def cluster_training_problem(
 
     rng = check_random_state(estimator.random_state)
     seed = int(rng.randint(np.iinfo(np.int32).max)) if estimator.early_stopping else 0
-    # Build the objective first (it validates the chunks, on the workers).
-    objective = ClusterObjective(client, None, None, estimator.alpha, loads, sources, chunk_ids)
-    futures = objective.load(chunk_ids)
-    summaries = client.map(summarize, futures, pure=False)
+    # One pass: each chunk validated on its worker as it loads, and summarized.
+    objective = ClusterObjective(client, loads, sources, estimator.alpha)
+    chunks = objective.load(chunk_ids)
+    summaries = client.map(summarize, [future for _, future in chunks], pure=False)
     wait(summaries)
     for future in summaries:  # the first bad chunk in chunk order, whichever failed first
         if future.status == "error":
@@ -883,15 +880,14 @@ def cluster_training_problem(
         validation_seed=seed,
         n_samples=n_samples,
     )
-    objective.spec, objective.layout = spec, layout
     try:
-        objective.build(futures)
+        objective.build(chunks, spec, layout)
         if estimator.early_stopping and objective.n_val == 0:
             raise ValueError("early_stopping needs at least 2 samples to hold some out.")
     except BaseException:
         objective.close()
         raise
-    del futures
+    del chunks
     return {
         "objective": objective,
         "theta0": theta0,
