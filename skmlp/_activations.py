@@ -5,10 +5,13 @@ Each activation works in place on the pre-activation ``a`` and leaves
 expressed through ``z`` only, so the forward pass keeps just the activations.
 ``second_derivative`` gives ``f''(a)`` from ``z`` for Hessian-vector products.
 
-The engine calls these on every chunk of every evaluation, so they allocate
-nothing: a derivative may use ``work``, a scratch array shaped like ``z``, and
-they use numpy's vectorized ``tanh``/``exp`` rather than ``scipy.special.expit``
-or ``logaddexp`` (several times slower per element).
+The engine calls these on every chunk of every evaluation, so the
+activations allocate nothing, and neither do the derivatives when given
+``work``, a scratch array shaped like ``z`` (the engine always passes one;
+without it they allocate it). ``second_derivative`` returns a new array (the
+curvature products' exact Hessian only). They use numpy's vectorized
+``tanh``/``exp`` rather than ``scipy.special.expit`` or ``logaddexp`` (several
+times slower per element).
 """
 
 import numpy as np

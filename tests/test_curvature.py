@@ -154,7 +154,9 @@ def test_curvature_stores_hold_only_what_the_products_need(sparse):
     rng = np.random.RandomState(0)
     n_samples, hidden, n_outputs = 2000, 25, 10
     if sparse:
-        X = sp.random(n_samples, 50_000, density=1e-4, format="csr", random_state=rng)
+        nnz = 20_000
+        rows, cols = rng.randint(n_samples, size=nnz), rng.randint(50_000, size=nnz)
+        X = sp.csr_matrix((rng.normal(size=nnz), (rows, cols)), shape=(n_samples, 50_000))
         batch_size = 100
     else:
         X = rng.normal(size=(n_samples, 400))

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 import warnings
 import weakref
@@ -27,6 +28,7 @@ from skmlp._executor import (
     AUTO_MAX_ROWS,
     AUTO_WORKSPACE_BYTES,
     AdaptiveSchedule,
+    ThreadExecutor,
     blas_limiter,
     chunk_bounds,
     effective_n_threads,
@@ -422,3 +424,29 @@ def test_no_module_imports_an_underscored_name_from_another():
             if isinstance(node, ast.ImportFrom) and (node.level > 0 or node.module == "skmlp"):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, f"{path.name}:{node.lineno} imports {private}"
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 4])
+def test_executor_adds_the_chunks_in_chunk_order(n_threads):
+    # Float addition is not associative: only chunk order gives this sum,
+    # however the threads finish (the later chunks of each triple first).
+    values = [1e16, 1.0, -1e16, 1.0, 3.0, -2.0] * 3
+
+    class Slot:
+        def __init__(self):
+            self.vector = np.empty(2)
+
+    def fn(c, workspace, slot):
+        time.sleep(0.002 * (2 - c % 3))
+        slot.vector[:] = values[c], -values[c]
+        return values[c]
+
+    expected = 0.0
+    for value in values:
+        expected += value
+    with ThreadExecutor(len(values), object, Slot, n_threads) as executor:
+        assert executor.n_threads == n_threads
+        for _ in range(3):
+            total, vector = executor.reduce(fn)
+            assert total == expected
+            assert vector.tolist() == [expected, -expected]
