@@ -778,6 +778,8 @@ def cluster_training_problem(
             DataConversionWarning,
             stacklevel=4,
         )
+    if sample_weight is not None and np.ndim(sample_weight) == 0:
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)  # as in memory
     w_da = aligned(sample_weight, row_chunks, "sample_weight")
     if w_da is not None and w_da.ndim != 1:
         raise ValueError(

@@ -242,6 +242,8 @@ def test_bad_input_errors(client, data, monkeypatch):
         monkeypatch.setattr(skmlp._dask, "get_client", _no_client)
         small().fit(Xd, yd)
     monkeypatch.undo()
+    scalar = small(max_iter=3).fit(Xd, yd, sample_weight=2.0)
+    assert_same_coefs(scalar, small(max_iter=3, batch_size=CHUNK).fit(X, y, sample_weight=2.0))
     fitted = small(max_iter=5, warm_start=True).fit(Xd, yd)
     with pytest.raises(ValueError, match="X has 4 features"):
         fitted.fit(Xd[:, :4], yd)
