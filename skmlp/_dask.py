@@ -13,13 +13,18 @@ one map-reduce over the rows. Here the rows stay on the workers of a
 * **Worker state.** One :class:`ChunkWorker` actor per worker holds that
   worker's chunks across evaluations: the features in the working dtype, the
   targets, the weights and the evaluation buffers of the network kernel.
-* **Evaluation.** Each evaluation sends theta once to every actor (one
-  message per worker, not per chunk, and no scheduler round trip: a call on a
-  Dask actor); each actor returns the loss and gradient of each of its chunks
-  and the client adds them strictly in chunk order, as the in-memory engine
-  adds its chunks. The model therefore does not depend on the number of
-  workers or on which worker holds which chunk, and equals the in-memory fit
-  with ``batch_size`` equal to the chunk size up to rounding.
+* **Evaluation.** :class:`DaskExecutor` implements the executor interface
+  of :mod:`skmlp._executor` ("evaluate the kernel over all chunks, add the
+  results in chunk order"): each evaluation sends theta once to every actor
+  (one message per worker, not per chunk, and no scheduler round trip: a
+  call on a Dask actor); each actor runs the network kernel on each of its
+  chunks and returns their losses and gradients, and the client adds them
+  strictly in chunk order, as the thread executor adds its chunks.
+  :class:`ClusterObjective` adds the L2 penalty, as the in-memory objective.
+  The model therefore does not depend on the number of workers or on which
+  worker holds which chunk, and equals the in-memory fit with ``batch_size``
+  equal to the chunk size (each chunk is prepared as the in-memory objective
+  prepares its chunks, so the per-chunk terms are the same to the bit).
 * **Data larger than memory.** When X is not persisted and is larger than
   half the cluster's memory (or with ``dask.config.set({"skmlp.dask.data":
   "stream"})``) the actors keep only the targets and weights and read each of
@@ -402,7 +407,7 @@ class ChunkWorker:
         return out
 
     def hessp(self, theta, v):
-        """``[(chunk index, H v term)]`` at theta (the pass redone if not stored)."""
+        """``[(chunk index, 0.0, H v term)]`` at theta (the pass redone if not stored)."""
         network, dtype = self.network, self.spec.dtype
         out = []
         with blas_limiter.limited(), np.errstate(all="ignore"):
@@ -420,7 +425,7 @@ class ChunkWorker:
                     block, store, part.w, direction, self.workspace.acts,
                     self.workspace.work, self.out, exact,
                 )  # fmt: skip
-                out.append((part.index, self.out.vector.copy()))
+                out.append((part.index, 0.0, self.out.vector.copy()))
             self._stored = not self.streamed
         return out
 
@@ -461,23 +466,26 @@ class _Holder:
     chunks: list
 
 
-class ClusterObjective:
-    """J and its gradient on chunks held by actors, as a pure function of theta.
+class DaskExecutor:
+    """The executor interface of :mod:`skmlp._executor`, with chunks on workers.
 
-    The interface of :class:`~skmlp._objective.Objective`: ``loss_and_grad``,
-    ``hessp`` (when built with a curvature), ``n_evaluations``, ``n_hessp``,
-    a context manager that releases the actors.
+    ``reduce(method, *args) -> (total, vector)`` calls `method` of every
+    :class:`ChunkWorker` actor (the arguments sent once per worker), which
+    returns ``(chunk index, scalar, vector)`` per chunk it holds, and adds the
+    scalars and vectors in float64 strictly in chunk order, as
+    :class:`~skmlp._executor.ThreadExecutor` adds its chunks: the result
+    depends on the chunks, never on the workers or the placement.
+    ``n_chunks`` and ``close()`` as there. A call that finds a worker gone
+    rebuilds its chunks from their source and is repeated (see `_recover`).
     """
 
-    def __init__(self, client, loads, sources, alpha):
+    def __init__(self, client, loads, sources):
         self.client = client
         self._loads = loads  # chunk index -> delayed Chunk (its source)
         self._sources = sources  # chunk index -> Source, when streamed
-        self.alpha = float(alpha)
+        self.n_chunks = len(loads)
         self.spec = self.layout = None
         self.holders = []
-        self.n_evaluations = 0
-        self.n_hessp = 0
         self.n_recoveries = 0
         self.lost_workers = []
         self.sum_weights = None
@@ -570,8 +578,18 @@ class ClusterObjective:
                 return False
             time.sleep(0.05)
 
-    def _call(self, method, *args):
-        """Call `method` on every actor; the per-chunk results by chunk index."""
+    def reduce(self, method, *args):
+        """``(sum of the chunks' scalars, sum of their vectors)``, in chunk order."""
+        terms = self.terms(method, *args)
+        total, vector = 0.0, np.zeros(self.layout.n_params)
+        for index in sorted(terms):
+            scalar, term = terms[index]
+            total += scalar
+            vector += term
+        return total, vector
+
+    def terms(self, method, *args):
+        """Call `method` on every actor: ``{chunk index: [its results]}``."""
         for _ in range(MAX_RECOVERIES + 1):
             calls = [(h, getattr(h.actor, method)(*args)) for h in self.holders]
             results, lost = {}, []
@@ -626,50 +644,6 @@ class ClusterObjective:
         self.holders.extend(holders)
         self.n_recoveries += 1
 
-    # ---------------------------------------------------------- the objective
-
-    def penalty(self, theta):
-        """The L2 term alpha / (2 S) * sum of squared weights."""
-        weights = theta[: self.layout.n_coefs]
-        return 0.5 * self.alpha / self.sum_weights * float(weights @ weights)
-
-    def loss_and_grad(self, theta):
-        """J(theta) and dJ/dtheta (a new float64 vector)."""
-        theta = np.asarray(theta, dtype=np.float64)
-        terms = self._call("evaluate", theta)
-        loss, grad = 0.0, np.zeros(self.layout.n_params)
-        for index in sorted(terms):
-            term_loss, term_grad = terms[index]
-            loss += term_loss
-            grad += term_grad
-        n_coefs = self.layout.n_coefs
-        loss += self.penalty(theta)
-        grad[:n_coefs] += (self.alpha / self.sum_weights) * theta[:n_coefs]
-        self.n_evaluations += 1
-        return loss, grad
-
-    def loss(self, theta):
-        """J(theta) only."""
-        return self.loss_and_grad(theta)[0]
-
-    def hessp(self, theta, v):
-        """H v (or G v) at theta, a new float64 vector."""
-        theta = np.asarray(theta, dtype=np.float64)
-        v = np.asarray(v, dtype=np.float64)
-        terms = self._call("hessp", theta, v)
-        product = np.zeros(self.layout.n_params)
-        for index in sorted(terms):
-            product += terms[index][0]
-        n_coefs = self.layout.n_coefs
-        product[:n_coefs] += (self.alpha / self.sum_weights) * v[:n_coefs]
-        self.n_hessp += 1
-        return product
-
-    def validation_score(self, theta):
-        """Accuracy of theta on the held-out rows (kept on the workers)."""
-        counts = self._call("n_correct", np.asarray(theta, dtype=np.float64))
-        return sum(c for (c,) in counts.values()) / self.n_val
-
     def stats(self):
         """Per worker: resident bytes of X, chunks read from source."""
         return {h.address: h.actor.stats().result() for h in self.holders}
@@ -680,6 +654,75 @@ class ClusterObjective:
         self.holders = []
         if futures:
             self.client.cancel(futures)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class ClusterObjective:
+    """J = the chunks' terms (a :class:`DaskExecutor`) + the L2 penalty.
+
+    The interface of :class:`~skmlp._objective.Objective` (``loss_and_grad``,
+    ``loss``, ``penalty``, ``n_evaluations``; ``hessp`` and ``n_hessp`` as
+    :class:`~skmlp._curvature.CurvatureObjective`'s), a pure function of theta;
+    a context manager that releases the actors.
+    """
+
+    def __init__(self, executor, alpha):
+        self.executor = executor
+        self.layout = executor.layout
+        self.alpha = float(alpha)
+        self.sum_weights = executor.sum_weights
+        self.n_val = executor.n_val
+        self.n_evaluations = 0
+        self.n_hessp = 0
+
+    def penalty(self, theta):
+        """The L2 term alpha / (2 S) * sum of squared weights."""
+        weights = theta[: self.layout.n_coefs]
+        return 0.5 * self.alpha / self.sum_weights * float(weights @ weights)
+
+    def add_penalty_gradient(self, vector, theta):
+        """Add ``alpha / S * W`` (the weights of `theta`, or of a direction) to `vector`."""
+        n_coefs = self.layout.n_coefs
+        vector[:n_coefs] += (self.alpha / self.sum_weights) * theta[:n_coefs]
+
+    def loss_and_grad(self, theta):
+        """J(theta) and dJ/dtheta (a new float64 vector)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        data_loss, grad = self.executor.reduce("evaluate", theta)
+        loss = data_loss + self.penalty(theta)
+        self.add_penalty_gradient(grad, theta)
+        self.n_evaluations += 1
+        return loss, grad
+
+    def loss(self, theta):
+        """J(theta) only."""
+        return self.loss_and_grad(theta)[0]
+
+    def hessp(self, theta, v):
+        """H v (or G v) at theta, a new float64 vector."""
+        v = np.asarray(v, dtype=np.float64)
+        _, product = self.executor.reduce("hessp", np.asarray(theta, dtype=np.float64), v)
+        self.add_penalty_gradient(product, v)
+        self.n_hessp += 1
+        return product
+
+    def validation_score(self, theta):
+        """Accuracy of theta on the held-out rows (kept on the workers)."""
+        counts = self.executor.terms("n_correct", np.asarray(theta, dtype=np.float64))
+        return sum(c for (c,) in counts.values()) / self.n_val
+
+    def stats(self):
+        """Per worker: resident bytes of X, chunks read from source."""
+        return self.executor.stats()
+
+    def close(self):
+        """Release the actors (and with them the chunks on the workers)."""
+        self.executor.close()
 
     def __enter__(self):
         return self
@@ -805,13 +848,12 @@ def cluster_training_problem(
     rng = check_random_state(estimator.random_state)
     seed = int(rng.randint(np.iinfo(np.int32).max)) if estimator.early_stopping else 0
     # One pass: each chunk validated on its worker as it loads, and summarized.
-    objective = ClusterObjective(client, loads, sources, estimator.alpha)
-    chunks = objective.load(chunk_ids)
+    executor = DaskExecutor(client, loads, sources)
+    chunks = executor.load(chunk_ids)
     summaries = client.map(summarize, [future for _, future in chunks], pure=False)
     wait(summaries)
     for future in summaries:  # the first bad chunk in chunk order, whichever failed first
         if future.status == "error":
-            objective.close()
             future.result()
     summaries = client.gather(summaries)
 
@@ -883,13 +925,14 @@ def cluster_training_problem(
         n_samples=n_samples,
     )
     try:
-        objective.build(chunks, spec, layout)
-        if estimator.early_stopping and objective.n_val == 0:
+        executor.build(chunks, spec, layout)
+        if estimator.early_stopping and executor.n_val == 0:
             raise ValueError("early_stopping needs at least 2 samples to hold some out.")
     except BaseException:
-        objective.close()
+        executor.close()
         raise
     del chunks
+    objective = ClusterObjective(executor, estimator.alpha)
     return {
         "objective": objective,
         "theta0": theta0,

@@ -132,7 +132,7 @@ def test_independent_of_workers_and_placement(client, data):
         with dask.config.set({WORKERS_CONFIG: placement}):
             problem = small(solver="lbfgs")._cluster_training_problem(Xd, yd, None)
             with problem.objective as objective:
-                holders = {h.address: h.chunks for h in objective.holders}
+                holders = {h.address: h.chunks for h in objective.executor.holders}
             assert len(holders) == n_actors
             assert holders[placement[0]] == list(range(0, 6, len(placement)))
             models.append(small(max_iter=20).fit(Xd, yd))
