@@ -481,7 +481,7 @@ class DaskExecutor:
 
     def __init__(self, client, loads, sources):
         self.client = client
-        self._loads = loads  # chunk index -> delayed Chunk (its source)
+        self._loads = loads  # chunk index -> check_chunk's arguments (its source)
         self._sources = sources  # chunk index -> Source, when streamed
         self.n_chunks = len(loads)
         self.spec = self.layout = None
@@ -554,15 +554,17 @@ class DaskExecutor:
         i is placed on the ``i % len``-th of them (unless `pinned` is False,
         as after a lost worker); otherwise the scheduler places them.
         """
+        # New keys on every call, and a placement that binds the load task
+        # alone (an annotation, not a restriction of the whole graph): a
+        # rebuilt chunk must not inherit a lost task's binding to a worker
+        # that has died.
         workers = dask.config.get(WORKERS_CONFIG, None) if pinned else None
-        if workers:
-            futures = [
-                self.client.compute(self._loads[i], workers=[workers[i % len(workers)]])
-                for i in indices
-            ]
-        else:
-            futures = self.client.compute([self._loads[i] for i in indices])
-        return list(zip(indices, futures))
+        loads = []
+        for i in indices:
+            place = {"workers": [workers[i % len(workers)]]} if workers else {}
+            with dask.annotate(**place):
+                loads.append(dask.delayed(check_chunk, pure=False)(*self._loads[i]))
+        return list(zip(indices, self.client.compute(loads)))
 
     # ---------------------------------------------------------- calling
 
@@ -839,9 +841,7 @@ def cluster_training_problem(
     chunk_ids = [i for i, m in enumerate(row_chunks) if m > 0]
     loads, sources = {}, {}
     for i in chunk_ids:
-        loads[i] = dask.delayed(check_chunk, pure=False)(
-            X_blocks[i], y_blocks[i], w_blocks[i], i, int(starts[i]), dtype, not streams
-        )
+        loads[i] = (X_blocks[i], y_blocks[i], w_blocks[i], i, int(starts[i]), dtype, not streams)
         if streams:
             sources[i] = Source(X.blocks[i])
 

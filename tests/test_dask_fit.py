@@ -19,7 +19,7 @@ from sklearn.datasets import make_classification
 
 import skmlp._dask
 from skmlp import BackpropMLPClassifier
-from skmlp._dask import DATA_CONFIG, WORKERS_CONFIG, WorkerLostError
+from skmlp._dask import DATA_CONFIG, WORKERS_CONFIG, DaskExecutor, WorkerLostError
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -363,27 +363,49 @@ def _kill_worker(client, address):
     os.kill(pid, signal.SIGKILL)
 
 
-def test_worker_killed_mid_fit_gives_the_same_model(client, data):
+def _count_recoveries(monkeypatch):
+    recoveries = []
+    recover = DaskExecutor._recover
+
+    def counted(self, lost):
+        recoveries.append([holder.address for holder in lost])
+        return recover(self, lost)
+
+    monkeypatch.setattr(DaskExecutor, "_recover", counted)
+    return recoveries
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_worker_killed_mid_fit_gives_the_same_model(client, data, monkeypatch, solver):
     X, y = data
+    client.wait_for_workers(2, timeout=60)
     Xd, yd = on_cluster(X, y)
-    undisturbed = small(max_iter=30).fit(Xd, yd)
-    victim = workers(client)[0]
-    clf = small(max_iter=30).set_callbacks(_StopAfter(5, lambda: _kill_worker(client, victim)))
-    clf.fit(Xd, yd)
-    assert clf.n_iter_ == 30
+    victim, other = workers(client)
+    recoveries = _count_recoveries(monkeypatch)
+    with dask.config.set({WORKERS_CONFIG: [victim, other]}):  # an actor on each
+        undisturbed = small(solver=solver, max_iter=12).fit(Xd, yd)
+        clf = small(solver=solver, max_iter=12)
+        clf.set_callbacks(_StopAfter(4, lambda: _kill_worker(client, victim)))
+        clf.fit(Xd, yd)
+    assert recoveries == [[victim]]
+    assert clf.n_iter_ == undisturbed.n_iter_
     assert_same_coefs(clf, undisturbed)
     assert clf.loss_curve_ == undisturbed.loss_curve_
-    client.wait_for_workers(2, timeout=60)
 
 
-def test_worker_killed_with_unrecoverable_chunks_raises(client, data):
+def test_worker_killed_with_unrecoverable_chunks_raises(client, data, monkeypatch):
     X, y = data
     client.wait_for_workers(2, timeout=60)
     victim = workers(client)[0]
     parts = client.scatter([X[i : i + CHUNK] for i in range(0, len(X), CHUNK)], workers=[victim])
     Xd = da.concatenate([da.from_delayed(p, (CHUNK, X.shape[1]), X.dtype) for p in parts])
+    recoveries = _count_recoveries(monkeypatch)
     clf = small(max_iter=30).set_callbacks(_StopAfter(3, lambda: _kill_worker(client, victim)))
-    with pytest.raises(WorkerLostError, match=f"Worker {victim} died during the fit"):
+    with (
+        dask.config.set({WORKERS_CONFIG: [victim]}),
+        pytest.raises(WorkerLostError, match=f"Worker {victim} died during the fit"),
+    ):
         clf.fit(Xd, y)
+    assert recoveries == [[victim]]
     assert not hasattr(clf, "coefs_")
     client.wait_for_workers(2, timeout=60)
