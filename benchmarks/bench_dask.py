@@ -191,6 +191,8 @@ def fit_times(client, n_rows, iters, spark, repeats):
         "tol": 0.0,
         "random_state": 0,
     }
+    # Warm up: the worker processes import skmlp and scikit-learn once.
+    BackpropMLPClassifier(**{**params, "max_iter": 1}).fit(X, y)
     rows = []
     for dtype in (np.float64, np.float32):
         Xd = X.astype(dtype).persist() if dtype == np.float32 else X

@@ -479,10 +479,12 @@ class DaskExecutor:
     rebuilds its chunks from their source and is repeated (see `_recover`).
     """
 
-    def __init__(self, client, loads, sources):
+    def __init__(self, client, loads, sources, sizes):
         self.client = client
         self._loads = loads  # chunk index -> check_chunk's arguments (its source)
         self._sources = sources  # chunk index -> Source, when streamed
+        self._sizes = sizes  # chunk index -> rows
+        self._balance = not dask.config.get(WORKERS_CONFIG, None)
         self.n_chunks = len(loads)
         self.spec = self.layout = None
         self.holders = []
@@ -519,14 +521,46 @@ class DaskExecutor:
         for future in [h.actor.set_sum_weights(total) for h in self.holders]:
             future.result()
 
-    def _actors(self, chunks, sum_weights=None):
+    def _placement(self, chunks):
+        """``{worker: [(index, future)]}``: where each chunk's actor will be.
+
+        A chunk stays where it was loaded while that worker holds less than
+        its share of the rows (counting the actors it already has); the rest
+        go, in chunk order, to the worker with the fewest rows: evaluations
+        wait for the slowest worker, so the rows are balanced once, here
+        (moving those chunks once), rather than paid for at every evaluation.
+        With ``skmlp.dask.workers`` set, chunks stay where they were placed.
+        """
         futures = [future for _, future in chunks]
         wait(futures)
         who_has = self.client.who_has(futures)
-        by_worker = {}
+        home = {index: sorted(who_has[future.key])[0] for index, future in chunks}
+        if dask.config.get(WORKERS_CONFIG, None):
+            workers = sorted(set(home.values()))
+        else:
+            workers = sorted(self.client.nthreads())
+        rows = dict.fromkeys(workers, 0)
+        for holder in self.holders:
+            if holder.address in rows:
+                rows[holder.address] += sum(self._sizes[i] for i in holder.chunks)
+        share = (sum(rows.values()) + sum(self._sizes[i] for i, _ in chunks)) / len(workers)
+        placed = {worker: [] for worker in workers}
+        moved = []
         for index, future in chunks:
-            (address, *_) = sorted(who_has[future.key])
-            by_worker.setdefault(address, []).append((index, future))
+            worker = home[index]
+            if worker in rows and (rows[worker] < share or not self._balance):
+                placed[worker].append((index, future))
+                rows[worker] += self._sizes[index]
+            else:
+                moved.append((index, future))
+        for index, future in moved:
+            worker = min(workers, key=lambda w: (rows[w], w))
+            placed[worker].append((index, future))
+            rows[worker] += self._sizes[index]
+        return {worker: items for worker, items in placed.items() if items}
+
+    def _actors(self, chunks, sum_weights=None):
+        by_worker = self._placement(chunks)
         holders = []
         for address, items in sorted(by_worker.items()):
             indices = [i for i, _ in items]
@@ -848,7 +882,7 @@ def cluster_training_problem(
     rng = check_random_state(estimator.random_state)
     seed = int(rng.randint(np.iinfo(np.int32).max)) if estimator.early_stopping else 0
     # One pass: each chunk validated on its worker as it loads, and summarized.
-    executor = DaskExecutor(client, loads, sources)
+    executor = DaskExecutor(client, loads, sources, {i: int(row_chunks[i]) for i in chunk_ids})
     chunks = executor.load(chunk_ids)
     summaries = client.map(summarize, [future for _, future in chunks], pure=False)
     wait(summaries)
