@@ -19,7 +19,8 @@ memory with its default 2 threads, and Spark on ``local[2]``.
    network, 400-25-10 with a softmax output, ``alpha=0``, ``--iters``
    L-BFGS iterations, ``tol=0``: the cluster fit (X generated and persisted
    on the workers in 8 row chunks, the fit timed from the call to ``fit``:
-   validation pass, actors, iterations) next to the in-memory fit of the
+   validation pass, actors, iterations; after one warm-up fit that makes
+   the worker processes import skmlp) next to the in-memory fit of the
    same rows and pyspark's ``MultilayerPerceptronClassifier`` (same layers,
    maxIter; sigmoid hidden units and softmax output, as skmlp here) on
    ``local[2]``, its DataFrame read from parquet, cached and counted before
