@@ -310,8 +310,9 @@ class _Part:
         self.block = self.store = self.target = self.w = None
 
     def _split(self, X):
+        # Aligned again: a chunk moved to this worker arrives deserialized.
         if self.val is None:
-            return X, None
+            return aligned_copy(X), None
         return aligned_copy(X[self.train]), aligned_copy(X[self.val])
 
     def features(self, dtype):

@@ -136,6 +136,11 @@ def test_independent_of_workers_and_placement(client, data):
             assert len(holders) == n_actors
             assert holders[placement[0]] == list(range(0, 6, len(placement)))
             models.append(small(max_iter=20).fit(Xd, yd))
+    # All chunks loaded on one worker, then balanced: half move to the other.
+    on_one = client.persist(Xd, workers=[w0])
+    with small()._cluster_training_problem(on_one, yd, None).objective as objective:
+        assert sorted(len(h.chunks) for h in objective.executor.holders) == [3, 3]
+    models.append(small(max_iter=20).fit(on_one, yd))
     for other in models[1:]:
         assert_same_coefs(other, models[0])
         assert other.loss_curve_ == models[0].loss_curve_
