@@ -1,4 +1,4 @@
-r"""The engine: forward pass, loss and backprop gradient in one pass.
+r"""The objective J and its gradient: kernel + loss + L2 penalty + data + executor.
 
 For a network with parameter vector :math:`\theta` (weights :math:`W_l`,
 intercepts :math:`b_l`), sample weights :math:`s_i` and
@@ -17,10 +17,8 @@ carries down the layers::
     dJ/dW_l = Z_{l-1}^T delta_l + alpha / S * W_l,    dJ/db_l = sum_i delta_l
     delta_{l-1} = (delta_l W_l^T) * f'(Z_{l-1})
 
-The binary cross-entropy of a logit ``a`` with target ``y`` in {0, 1} is
-``softplus(u)`` with ``u = (1 - 2 y) a``, and ``p - y = (1 - 2 y) expit(u)``:
-written so, neither the loss nor the delta loses digits to cancellation (the
-point of it in float32).
+The losses, their deltas and the numerics that keep them exact in float32
+are in :mod:`skmlp._losses`; the passes in :mod:`skmlp._network`.
 
 Composition. The objective holds the data cut into chunks (each a
 :class:`~skmlp._network.FirstLayer` block with its encoded targets and
