@@ -92,11 +92,6 @@ class WorkerLostError(RuntimeError):
     """A worker died during a fit on a Dask cluster and its chunks are gone."""
 
 
-def is_dask_collection(x):
-    """Whether `x` is a dask collection (array, DataFrame, Series)."""
-    return dask.is_dask_collection(x)
-
-
 # ----------------------------------------------------------------- input
 
 
@@ -143,7 +138,7 @@ def aligned(v, row_chunks, name):
     """`v` (dask or numpy, 1-D or 2-D) as a dask array with these row chunks."""
     if v is None:
         return None
-    if is_dask_collection(v) and not isinstance(v, da.Array):
+    if dask.is_dask_collection(v) and not isinstance(v, da.Array):
         v = _numpy_dtypes(v).to_dask_array(lengths=True)  # a dask Series or DataFrame
     if not isinstance(v, da.Array):
         v = np.asarray(v)
