@@ -55,6 +55,7 @@ class _TrainingProblem:
     y: np.ndarray
     sample_weight: np.ndarray | None
     validation: tuple | None  # (X_val, y_val, sample_weight_val) when early stopping
+    validation_score: object = None  # theta -> accuracy, for data on a cluster
 
     @property
     def objective(self):
@@ -421,7 +422,10 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, y, sample_weight):
-        problem = self._training_problem(X, y, sample_weight)
+        if _is_dask_collection(X):
+            problem = self._cluster_training_problem(X, y, sample_weight)
+        else:
+            problem = self._training_problem(X, y, sample_weight)
         context = self._init_callback_context(max_subtasks=self.max_iter + 1)
         task_data = {
             "X": problem.X,
@@ -572,6 +576,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         Weighted by the validation rows' sample weights (class weights
         included), as MLPClassifier scores its validation split.
         """
+        if problem.validation_score is not None:
+            return problem.validation_score
         if problem.validation is None:
             return None
         X_val, y_val, sample_weight_val = problem.validation
@@ -629,15 +635,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
                 "mutually exclusive."
             )
         sample_weight = _check_weights(sample_weight, X)
-        if isinstance(self.class_weight, dict):
-            negative = {k: v for k, v in self.class_weight.items() if not v >= 0}
-            if negative:
-                shown = ", ".join(
-                    f"class {plain_value(k)}: {plain_value(v)}" for k, v in negative.items()
-                )
-                raise ValueError(
-                    f"class_weight must be non-negative, as sample weights are; got {shown}."
-                )
+        _check_class_weight(self.class_weight)
         rng = check_random_state(self.random_state)
         validation = None
         if self.early_stopping:
@@ -719,6 +717,40 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             sample_weight,
             validation,
         )
+
+    # ------------------------------------------------- data on a Dask cluster
+
+    def _cluster_training_problem(self, X, y, sample_weight):
+        """As `_training_problem`, with the data kept on a Dask cluster (skmlp._dask)."""
+        from ._dask import cluster_training_problem  # dask is an optional dependency
+
+        _check_class_weight(self.class_weight)
+        fitted = self.warm_start and hasattr(self, "_theta")
+        curvature = None
+        if SOLVERS[self.solver][1]:
+            curvature = self.curvature
+            if curvature == "auto":
+                curvature = "gauss-newton" if self.solver == "trust-krylov" else "exact"
+        fields = cluster_training_problem(
+            self,
+            X,
+            y,
+            sample_weight,
+            hidden=_check_hidden_layer_sizes(self.hidden_layer_sizes),
+            float64=self.solver in _FLOAT64_SOLVERS,
+            previous=(self._theta, self.classes_, self._layer_sizes) if fitted else None,
+            curvature=curvature,
+        )
+        objective = fields.pop("objective")  # built: its actors hold the validated chunks
+        return _TrainingProblem(build_objective=lambda: objective, **fields)
+
+    def _on_cluster(self, method, X):
+        """`method` on a dask X: a lazy dask array with X's row chunks."""
+        from ._dask import lazy_predict
+
+        check_is_fitted(self)
+        check_parameters(self)
+        return lazy_predict(self, method, X)
 
     # -------------------------------------------------------- parameters
 
@@ -862,6 +894,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         logits : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Pre-activation of the output units.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("decision_function", X)
         layout = self._checked_layout()
         n_outputs = self._layer_sizes[-1]
 
@@ -886,6 +920,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted labels.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("predict", X)
         layout = self._checked_layout()
         binarizer = self._label_binarizer
         # The labels' dtype and trailing shape, from no rows at all.
@@ -913,6 +949,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probability of each class.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("predict_log_proba", X)
         return self._log_proba(X, exp=False)
 
     def predict_proba(self, X):
@@ -931,7 +969,34 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class.
         """
+        if _is_dask_collection(X):
+            return self._on_cluster("predict_proba", X)
         return self._log_proba(X, exp=True)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on X, y (one distributed reduction for dask input).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy of ``self.predict(X)`` with respect to y.
+        """
+        if _is_dask_collection(X):
+            from ._dask import cluster_score
+
+            check_is_fitted(self)
+            check_parameters(self)
+            return cluster_score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def objective(self, X, y, sample_weight=None):
         """The cost J of the current parameters on X, y (with this alpha).
@@ -982,6 +1047,24 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = self.out_activation == "logistic"
         return tags
+
+
+def _is_dask_collection(X):
+    """A dask array, DataFrame or Series (without importing dask)."""
+    return hasattr(X, "__dask_graph__") and callable(getattr(X, "__dask_graph__", None))
+
+
+def _check_class_weight(class_weight):
+    """Refuse negative class weights, as negative sample weights are refused."""
+    if isinstance(class_weight, dict):
+        negative = {k: v for k, v in class_weight.items() if not v >= 0}
+        if negative:
+            shown = ", ".join(
+                f"class {plain_value(k)}: {plain_value(v)}" for k, v in negative.items()
+            )
+            raise ValueError(
+                f"class_weight must be non-negative, as sample weights are; got {shown}."
+            )
 
 
 def _check_hidden_layer_sizes(hidden_layer_sizes):

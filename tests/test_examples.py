@@ -40,3 +40,15 @@ def test_plot_training(tmp_path):
     assert "early stopping after" in out
     recalls = re.findall(r"recall per class \[([0-9.]+) +([0-9.]+)\]", out)
     assert float(recalls[1][1]) > float(recalls[0][1])
+
+
+def test_dask_fit(tmp_path):
+    out = run_example("dask_fit.py", cwd=tmp_path)
+    assert re.search(r"^Dask cluster: 2 workers at tcp://127\.0\.0\.1:\d+$", out, re.M)
+    assert "lazy predict: Array with chunks (150, 150, 150)" in out
+    cluster = float(re.search(r"test accuracy on the cluster: ([0-9.]+)", out)[1])
+    memory = float(re.search(r"test accuracy in memory: ([0-9.]+)", out)[1])
+    assert cluster == memory > 0.95
+    # The same J summed in another row order (canonical rows in memory).
+    gap = float(re.search(r"largest weight difference from the in-memory fit: (\S+)", out)[1])
+    assert gap < 1e-6

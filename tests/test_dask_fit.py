@@ -1,0 +1,432 @@
+"""One model fitted on data spread over a Dask cluster (skmlp._dask).
+
+All tests share one loopback LocalCluster of two single-threaded worker
+processes; the tests that kill a worker run last.
+"""
+
+import os
+import signal
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from dask.distributed import Client, LocalCluster
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+from sklearn.preprocessing import LabelBinarizer
+
+import skmlp._dask
+from skmlp import BackpropMLPClassifier
+from skmlp._dask import DATA_CONFIG, WORKERS_CONFIG, DaskExecutor, WorkerLostError
+from skmlp._rows import canonical_rows
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+CHUNK = 100
+SOLVERS = ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def in_canonical_order(X, y):
+    """X, y in the order canonical rows give them (skmlp._rows).
+
+    The in-memory fit sorts its rows so; the cluster keeps its chunks' rows
+    as given. Fed rows in that order, both sum the same rows in the same
+    order, which the comparisons at 1e-10 need (solvers such as TNC amplify
+    a reordering's rounding to 1e-3 in 30 iterations).
+    """
+    order = canonical_rows(X, LabelBinarizer().fit_transform(y))[3]
+    return X[order], y[order]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=600, n_features=8, n_informative=5, n_classes=3, random_state=0
+    )
+    return in_canonical_order(X, y)
+
+
+def small(**params):
+    params = {"hidden_layer_sizes": (6,), "alpha": 0.1, "random_state": 0, **params}
+    return BackpropMLPClassifier(**params)
+
+
+def on_cluster(X, y=None, chunk=CHUNK):
+    Xd = da.from_array(X, chunks=(chunk, X.shape[1]))
+    return Xd if y is None else (Xd, da.from_array(y, chunks=chunk))
+
+
+def assert_same_coefs(a, b, rtol=0.0):
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        if rtol:
+            assert_allclose(ca, cb, rtol=rtol, atol=0)
+        else:
+            assert_array_equal(ca, cb)
+
+
+def workers(client):
+    return sorted(client.nthreads())
+
+
+# ------------------------------------------------------------- the fit
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"out_activation": "softmax", "class_weight": "balanced"},
+        {"activation": "tanh", "hidden_layer_sizes": (5, 4)},
+    ],
+)
+def test_cluster_fit_equals_in_memory_fit(client, data, params):
+    X, y = data
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    local = small(max_iter=30, batch_size=CHUNK, **params).fit(X, y, sample_weight=weights)
+    Xd, yd = on_cluster(X, y)
+    remote = small(max_iter=30, **params).fit(Xd, yd, sample_weight=da.from_array(weights, CHUNK))
+    assert remote.n_iter_ == local.n_iter_ == 30
+    assert_same_coefs(remote, local, rtol=1e-10)
+    assert_allclose(remote.loss_curve_, local.loss_curve_, rtol=1e-12)
+    assert_array_equal(remote.classes_, local.classes_)
+    assert remote.n_features_in_ == 8
+
+
+def test_cluster_objective_equals_in_memory_objective(client, data):
+    """Per evaluation: J, dJ and H v agree with the in-memory engine."""
+    X, y = data
+    clf = small(solver="newton-cg")
+    local = small(solver="newton-cg", batch_size=CHUNK)._training_problem(X, y)
+    Xd, yd = on_cluster(X, y)
+    remote = clf._cluster_training_problem(Xd, yd, None)
+    theta = local.theta0
+    v = np.random.default_rng(1).standard_normal(theta.size)
+    with local.objective as lo, remote.objective as ro:
+        loss, grad = ro.loss_and_grad(theta)
+        loss_ref, grad_ref = lo.loss_and_grad(theta)
+        assert_allclose(loss, loss_ref, rtol=1e-12)
+        assert_allclose(grad, grad_ref, rtol=1e-12, atol=1e-12 * np.abs(grad_ref).max())
+        product, product_ref = ro.hessp(theta, v), lo.hessp(theta, v)
+        assert_allclose(product, product_ref, rtol=1e-12, atol=1e-12 * np.abs(product_ref).max())
+
+
+def test_float32_chunks(client, data):
+    X, y = data
+    X32, y = in_canonical_order(X.astype(np.float32), y)  # float32 bits order otherwise
+    local = small(max_iter=30, batch_size=CHUNK).fit(X32, y)
+    remote = small(max_iter=30).fit(*on_cluster(X32, y))
+    assert_same_coefs(remote, local, rtol=1e-10)
+
+
+def test_independent_of_workers_and_placement(client, data):
+    """All chunks on one worker, alternating over two, or swapped: the same model."""
+    X, y = data
+    Xd, yd = on_cluster(X, y)
+    w0, w1 = workers(client)
+    models = []
+    for placement, n_actors in (([w0], 1), ([w0, w1], 2), ([w1, w0], 2)):
+        with dask.config.set({WORKERS_CONFIG: placement}):
+            problem = small(solver="lbfgs")._cluster_training_problem(Xd, yd, None)
+            with problem.objective as objective:
+                holders = {h.address: h.chunks for h in objective.executor.holders}
+            assert len(holders) == n_actors
+            assert holders[placement[0]] == list(range(0, 6, len(placement)))
+            models.append(small(max_iter=20).fit(Xd, yd))
+    # All chunks loaded on one worker, then balanced: half move to the other.
+    on_one = client.persist(Xd, workers=[w0])
+    with small()._cluster_training_problem(on_one, yd, None).objective as objective:
+        assert sorted(len(h.chunks) for h in objective.executor.holders) == [3, 3]
+    models.append(small(max_iter=20).fit(on_one, yd))
+    for other in models[1:]:
+        assert_same_coefs(other, models[0])
+        assert other.loss_curve_ == models[0].loss_curve_
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_every_solver(client, data, solver):
+    X, y = data
+    local = small(solver=solver, max_iter=5, batch_size=CHUNK).fit(X, y)
+    remote = small(solver=solver, max_iter=5).fit(*on_cluster(X, y))
+    assert remote.n_iter_ == local.n_iter_
+    assert remote.n_hessp_ == local.n_hessp_
+    assert_same_coefs(remote, local, rtol=1e-10)
+
+
+def test_dataframe_with_string_labels(client, data):
+    X, y = data
+    names = [f"f{i}" for i in range(X.shape[1])]
+    labels = np.array(["ant", "bee", "cat"], dtype=object)[y]
+    frame = pd.DataFrame(X, columns=names).assign(label=labels)
+    ddf = dd.from_pandas(frame, npartitions=6)
+    local = small(max_iter=30, batch_size=CHUNK).fit(frame[names], frame["label"])
+    remote = small(max_iter=30).fit(ddf[names], ddf["label"])
+    assert_array_equal(remote.classes_, ["ant", "bee", "cat"])
+    assert_array_equal(remote.feature_names_in_, names)
+    assert_same_coefs(remote, local, rtol=1e-10)
+    predicted = remote.predict(ddf[names])
+    assert isinstance(predicted, da.Array)
+    assert_array_equal(predicted.compute(), local.predict(frame[names]))
+    assert remote.score(ddf[names], ddf["label"]) == local.score(frame[names], frame["label"])
+
+
+def test_multilabel_targets(client, data):
+    X, y = data
+    X, Y = in_canonical_order(X, np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int))
+    local = small(max_iter=20, batch_size=CHUNK).fit(X, Y)
+    Xd = on_cluster(X)
+    remote = small(max_iter=20).fit(Xd, da.from_array(Y, chunks=(CHUNK, 3)))
+    assert_array_equal(remote.classes_, [0, 1, 2])
+    assert_same_coefs(remote, local)
+    assert_array_equal(remote.predict(Xd).compute(), local.predict(X))
+    assert remote.score(Xd, Y) == local.score(X, Y)
+    with pytest.raises(ValueError, match="Multilabel targets need out_activation='logistic'"):
+        small(out_activation="softmax").fit(Xd, Y)
+
+
+def test_lazy_predict_equals_in_memory_predict(client, data):
+    X, y = data
+    clf = small(max_iter=30).fit(*on_cluster(X, y))
+    Xd = on_cluster(X, chunk=150)
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        lazy = getattr(clf, method)(Xd)
+        assert isinstance(lazy, da.Array)
+        assert lazy.chunks[0] == Xd.chunks[0]
+        assert_allclose(lazy.compute(), getattr(clf, method)(X), rtol=1e-12, atol=1e-14)
+    binary = small(max_iter=10).fit(*on_cluster(X, (y == 1).astype(int)))
+    scores = binary.decision_function(Xd)
+    assert scores.shape == (len(X),) and scores.chunks == Xd.chunks[:1]
+    assert_allclose(scores.compute(), binary.decision_function(X), rtol=1e-12)
+    assert clf.score(Xd, da.from_array(y, 150)) == clf.score(X, y)
+    weights = np.arange(len(y)) % 3
+    assert_allclose(clf.score(Xd, y, sample_weight=weights), clf.score(X, y, weights), rtol=1e-12)
+    with pytest.raises(ValueError, match="X has 3 features, but BackpropMLPClassifier"):
+        clf.predict(Xd[:, :3])
+
+
+# ---------------------------------------------------------------- input
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (np.nan, "Input X contains NaN"),
+        (np.inf, "Input X contains infinity"),
+    ],
+)
+def test_bad_chunk_is_named(client, data, bad, match):
+    X, y = data
+    X = X.copy()
+    X[250, 3] = bad
+    clf = small()
+    with pytest.raises(ValueError, match=match) as info:
+        clf.fit(*on_cluster(X, y))
+    assert "in chunk 2, rows 200 to 299" in str(info.value)
+    assert not hasattr(clf, "n_features_in_")
+
+
+def test_bad_input_errors(client, data, monkeypatch):
+    X, y = data
+    Xd, yd = on_cluster(X, y)
+    # The first bad chunk in chunk order, whichever worker found its error first.
+    with pytest.raises(ValueError, match=r"Unknown label type.*in chunk 0, rows 0 to 99"):
+        small().fit(Xd, da.from_array(y + 0.5, CHUNK))
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        small().fit(Xd, yd, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        small().fit(Xd, y[:-1])
+    with pytest.raises(ValueError, match=r"only one class: 0\.0\.$"):
+        small().fit(Xd, np.zeros(len(y)))
+    with pytest.raises(ValueError, match=r"class_weight must be non-negative.*class 0: -1"):
+        small(class_weight={0: -1.0, 1: 1.0, 2: 1.0}).fit(Xd, yd)
+    frame = dd.from_pandas(pd.DataFrame({"a": X[:, 0], "b": ["x"] * len(X)}), npartitions=3)
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        small().fit(frame, yd)
+    with pytest.raises(ValueError, match=r"needs a dask\.distributed Client"):
+        monkeypatch.setattr(skmlp._dask, "get_client", _no_client)
+        small().fit(Xd, yd)
+    monkeypatch.undo()
+    scalar = small(max_iter=3).fit(Xd, yd, sample_weight=2.0)
+    assert_same_coefs(scalar, small(max_iter=3, batch_size=CHUNK).fit(X, y, sample_weight=2.0))
+    fitted = small(max_iter=5, warm_start=True).fit(Xd, yd)
+    with pytest.raises(ValueError, match="X has 4 features"):
+        fitted.fit(Xd[:, :4], yd)
+
+
+def _no_client():
+    raise ValueError("No clients found")
+
+
+# --------------------------------------------------------- training features
+
+
+def test_early_stopping_on_the_workers(client, data):
+    X, y = data
+    Xd, yd = on_cluster(X, y)
+    params = {"early_stopping": True, "n_iter_no_change": 3, "max_iter": 200, "tol": 1e-3}
+    first = small(**params).fit(Xd, yd)
+    with dask.config.set({WORKERS_CONFIG: workers(client)[:1]}):
+        again = small(**params).fit(Xd, yd)
+    assert_same_coefs(first, again)
+    assert first.validation_scores_ == again.validation_scores_
+    assert len(first.validation_scores_) == first.n_iter_ < 200
+    assert first.best_validation_score_ == max(first.validation_scores_) > 0.6
+    other_seed = small(**{**params, "random_state": 1}).fit(Xd, yd)
+    assert other_seed.validation_scores_ != first.validation_scores_
+
+
+def test_verbose_callbacks_and_warm_start(client, data, capsys):
+    X, y = data
+    Xd, yd = on_cluster(X, y)
+    clf = small(max_iter=5, verbose=1).fit(Xd, yd)
+    out = capsys.readouterr().out
+    assert out.count("Iteration ") == 5 and "lbfgs: max_iter after 5 iterations" in out
+    assert len(clf.loss_curve_) == 5
+    warm = small(max_iter=5, warm_start=True).fit(Xd, yd)
+    first_loss = warm.loss_
+    warm.fit(Xd, yd)
+    local = small(max_iter=5, warm_start=True, batch_size=CHUNK).fit(X, y).fit(X, y)
+    assert warm.loss_ < first_loss
+    assert_allclose(warm.loss_curve_, local.loss_curve_, rtol=1e-10)
+
+    stopper = _StopAfter(3)
+    clf = small(max_iter=50).set_callbacks(stopper).fit(Xd, yd)
+    assert clf.n_iter_ == 3 == stopper.ends
+
+
+class _StopAfter:
+    """A scikit-learn fit callback that asks to stop after n iterations, or acts."""
+
+    def __init__(self, n, action=None):
+        self.n, self.action, self.ends = n, action, 0
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        if context.task_name != "iteration" or fitted_estimator is None:
+            return False
+        self.ends += 1
+        if self.ends == self.n:
+            if self.action is None:
+                return True
+            self.action()
+        return False
+
+
+# ---------------------------------------------------------- data from files
+
+
+def test_streamed_chunks_from_memmaps(client, data, tmp_path, monkeypatch):
+    """Not persisted and streamed: read chunk by chunk, the same model."""
+    X, y = data
+    paths = []
+    for i in range(0, len(X), CHUNK):
+        path = tmp_path / f"chunk{i}.npy"
+        np.save(path, X[i : i + CHUNK])
+        paths.append(str(path))
+    blocks = [
+        da.from_delayed(dask.delayed(np.load)(p, mmap_mode="r"), (CHUNK, X.shape[1]), X.dtype)
+        for p in paths
+    ]
+    Xd = da.concatenate(blocks)
+    yd = da.from_array(y, CHUNK)
+    in_memory = small(max_iter=20).fit(Xd, yd)
+    with dask.config.set({DATA_CONFIG: "stream"}):
+        streamed = small(max_iter=20).fit(Xd, yd)
+        with pytest.raises(ValueError, match="but X is persisted"):
+            small().fit(Xd.persist(), yd)
+    assert_same_coefs(streamed, in_memory)
+    # "auto" streams an X that is not persisted and larger than a share of
+    # the workers' memory (here: any X).
+    monkeypatch.setattr(skmlp._dask, "STREAM_MEMORY_SHARE", 0.0)
+    problem = small(solver="newton-cg")._cluster_training_problem(Xd, yd, None)
+    with problem.objective as objective:
+        objective.loss_and_grad(problem.theta0)
+        objective.hessp(problem.theta0, problem.theta0)
+        stats = objective.stats()
+    assert sum(s["resident_X_bytes"] for s in stats.values()) == 0
+    assert sum(s["n_reads"] for s in stats.values()) == 2 * len(paths)
+    persisted = small(solver="newton-cg")._cluster_training_problem(Xd.persist(), yd, None)
+    with persisted.objective as objective:
+        stats = objective.stats()
+    assert sum(s["resident_X_bytes"] for s in stats.values()) == X.nbytes
+
+
+# ---------------------------------------------------------------- faults
+
+
+def _kill_worker(client, address):
+    pid = client.run(os.getpid, workers=[address])[address]
+    os.kill(pid, signal.SIGKILL)
+
+
+def _count_recoveries(monkeypatch):
+    recoveries = []
+    recover = DaskExecutor._recover
+
+    def counted(self, lost):
+        recoveries.append([holder.address for holder in lost])
+        return recover(self, lost)
+
+    monkeypatch.setattr(DaskExecutor, "_recover", counted)
+    return recoveries
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_worker_killed_mid_fit_gives_the_same_model(client, data, monkeypatch, solver):
+    X, y = data
+    client.wait_for_workers(2, timeout=60)
+    Xd, yd = on_cluster(X, y)
+    victim, other = workers(client)
+    recoveries = _count_recoveries(monkeypatch)
+    with dask.config.set({WORKERS_CONFIG: [victim, other]}):  # an actor on each
+        undisturbed = small(solver=solver, max_iter=12).fit(Xd, yd)
+        clf = small(solver=solver, max_iter=12)
+        clf.set_callbacks(_StopAfter(4, lambda: _kill_worker(client, victim)))
+        clf.fit(Xd, yd)
+    assert recoveries == [[victim]]
+    assert clf.n_iter_ == undisturbed.n_iter_
+    assert_same_coefs(clf, undisturbed)
+    assert clf.loss_curve_ == undisturbed.loss_curve_
+
+
+def test_worker_killed_with_unrecoverable_chunks_raises(client, data, monkeypatch):
+    X, y = data
+    client.wait_for_workers(2, timeout=60)
+    victim = workers(client)[0]
+    parts = client.scatter([X[i : i + CHUNK] for i in range(0, len(X), CHUNK)], workers=[victim])
+    Xd = da.concatenate([da.from_delayed(p, (CHUNK, X.shape[1]), X.dtype) for p in parts])
+    recoveries = _count_recoveries(monkeypatch)
+    clf = small(max_iter=30).set_callbacks(_StopAfter(3, lambda: _kill_worker(client, victim)))
+    with (
+        dask.config.set({WORKERS_CONFIG: [victim]}),
+        pytest.raises(WorkerLostError, match=f"Worker {victim} died during the fit"),
+    ):
+        clf.fit(Xd, y)
+    assert recoveries == [[victim]]
+    assert not hasattr(clf, "coefs_")
+    client.wait_for_workers(2, timeout=60)
