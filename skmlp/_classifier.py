@@ -37,7 +37,7 @@ from ._objective import Objective
 from ._prediction import predict_chunks, working_dtype
 from ._rows import canonical_rows
 from ._solvers import SOLVERS, convergence_message, run_solver
-from ._validation import check_parameters, plain_value
+from ._validation import check_fit_targets, check_parameters, plain_value, warm_start_theta
 
 _ACCEPT_SPARSE = ("csr", "csc")
 
@@ -621,19 +621,8 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         binarizer = LabelBinarizer().fit(y)
-        if len(binarizer.classes_) < 2:
-            raise ValueError(
-                "BackpropMLPClassifier needs samples of at least 2 classes in "
-                f"the data, but the data contain only one class: "
-                f"{plain_value(binarizer.classes_[0])}."
-            )
+        check_fit_targets(binarizer, self.out_activation)
         multilabel = binarizer.y_type_ == "multilabel-indicator"
-        if multilabel and self.out_activation == "softmax":
-            raise ValueError(
-                "Multilabel targets need out_activation='logistic' (one "
-                "independent sigmoid per label); 'softmax' makes the labels "
-                "mutually exclusive."
-            )
         sample_weight = _check_weights(sample_weight, X)
         _check_class_weight(self.class_weight)
         rng = check_random_state(self.random_state)
@@ -663,21 +652,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
 
         layout = Layout((X.shape[1], *hidden, Y.shape[1]))
         if fitted:
-            if not np.array_equal(binarizer.classes_, self.classes_):
-                raise ValueError(
-                    "warm_start=True needs the same classes as the previous "
-                    f"fit: got {binarizer.classes_.tolist()}, previously "
-                    f"{self.classes_.tolist()}. "
-                    "Set warm_start=False to fit from scratch."
-                )
-            if layout.layer_sizes != self._layer_sizes:
-                raise ValueError(
-                    "warm_start=True needs the same network shape as the "
-                    f"previous fit: got layer sizes {layout.layer_sizes}, "
-                    f"previously {self._layer_sizes}."
-                )
-            check_parameters(self)
-            theta0 = self._theta.copy()
+            theta0 = warm_start_theta(self, binarizer.classes_, layout.layer_sizes)
         else:
             theta0 = layout.init(rng, self.init_epsilon)
 
@@ -738,7 +713,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             sample_weight,
             hidden=_check_hidden_layer_sizes(self.hidden_layer_sizes),
             float64=self.solver in _FLOAT64_SOLVERS,
-            previous=(self._theta, self.classes_, self._layer_sizes) if fitted else None,
+            warm_start=fitted,
             curvature=curvature,
         )
         objective = fields.pop("objective")  # built: its actors hold the validated chunks

@@ -71,7 +71,7 @@ from ._executor import blas_limiter
 from ._layout import Layout
 from ._losses import get_loss
 from ._network import Gradient, Network, forward_logits
-from ._validation import check_parameters, plain_value
+from ._validation import check_fit_targets, warm_start_theta
 
 DTYPES = (np.float64, np.float32)
 # Where the actors keep X: "auto", "memory" or "stream" (see the module docstring).
@@ -816,7 +816,7 @@ def _class_weights(class_weight, classes, counts):
 
 
 def cluster_training_problem(
-    estimator, X, y, sample_weight, *, hidden, float64, previous, curvature
+    estimator, X, y, sample_weight, *, hidden, float64, warm_start, curvature
 ):
     """The pieces of a training problem whose data stay on the cluster.
 
@@ -831,8 +831,8 @@ def cluster_training_problem(
         Validated hidden layer sizes.
     float64 : bool
         Whether the solver needs float64 data.
-    previous : tuple or None
-        ``(theta, classes, layer_sizes)`` of the fit to warm-start from.
+    warm_start : bool
+        Start from the estimator's fitted parameters (same classes and shape).
     curvature : str or None
         The Hessian-vector product the solver needs, if any.
 
@@ -843,7 +843,7 @@ def cluster_training_problem(
     """
     client = _client()
     X = as_row_chunked(X) if not hasattr(X, "columns") else X
-    validate_data(estimator, _feature_meta(X), reset=previous is None, skip_check_array=True)
+    validate_data(estimator, _feature_meta(X), reset=not warm_start, skip_check_array=True)
     X = as_row_chunked(X)
     row_chunks = X.chunks[0]
     n_samples = int(sum(row_chunks))
@@ -898,12 +898,6 @@ def cluster_training_problem(
         width = summaries[0]["width"]
         binarizer = LabelBinarizer().fit(np.eye(max(width, 2), width, dtype=int))
         classes, counts = binarizer.classes_, None
-        if estimator.out_activation == "softmax":
-            raise ValueError(
-                "Multilabel targets need out_activation='logistic' (one "
-                "independent sigmoid per label); 'softmax' makes the labels "
-                "mutually exclusive."
-            )
         if estimator.class_weight is not None:
             raise ValueError(
                 "class_weight with multilabel targets is not supported on a Dask "
@@ -919,30 +913,11 @@ def cluster_training_problem(
         for s in summaries:
             counts[np.searchsorted(classes, s["labels"])] += s["counts"]
         binarizer = LabelBinarizer().fit(classes)
-    if len(binarizer.classes_) < 2:
-        raise ValueError(
-            "BackpropMLPClassifier needs samples of at least 2 classes in "
-            f"the data, but the data contain only one class: "
-            f"{plain_value(binarizer.classes_[0])}."
-        )
+    check_fit_targets(binarizer, estimator.out_activation)
     n_outputs = len(classes) if multilabel or len(classes) > 2 else 1
     layout = Layout((X.shape[1], *hidden, n_outputs))
-    if previous is not None:
-        theta, previous_classes, previous_sizes = previous
-        if not np.array_equal(binarizer.classes_, previous_classes):
-            raise ValueError(
-                "warm_start=True needs the same classes as the previous "
-                f"fit: got {binarizer.classes_}, previously {previous_classes}. "
-                "Set warm_start=False to fit from scratch."
-            )
-        if layout.layer_sizes != previous_sizes:
-            raise ValueError(
-                "warm_start=True needs the same network shape as the "
-                f"previous fit: got layer sizes {layout.layer_sizes}, "
-                f"previously {previous_sizes}."
-            )
-        check_parameters(estimator)
-        theta0 = np.array(theta, dtype=np.float64)
+    if warm_start:
+        theta0 = warm_start_theta(estimator, binarizer.classes_, layout.layer_sizes)
     else:
         theta0 = layout.init(rng, estimator.init_epsilon)
     out_activation = "logistic" if n_outputs == 1 or multilabel else estimator.out_activation

@@ -179,3 +179,38 @@ def check_parameters(estimator):
     if activation not in ACTIVATIONS:
         raise _damaged(f"activation_ must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     return layout
+
+
+def check_fit_targets(binarizer, out_activation):
+    """The targets a fit can learn: two classes or more; multilabel ones need logistic outputs."""
+    if len(binarizer.classes_) < 2:
+        raise ValueError(
+            "BackpropMLPClassifier needs samples of at least 2 classes in "
+            f"the data, but the data contain only one class: "
+            f"{plain_value(binarizer.classes_[0])}."
+        )
+    if binarizer.y_type_ == "multilabel-indicator" and out_activation == "softmax":
+        raise ValueError(
+            "Multilabel targets need out_activation='logistic' (one "
+            "independent sigmoid per label); 'softmax' makes the labels "
+            "mutually exclusive."
+        )
+
+
+def warm_start_theta(estimator, classes, layer_sizes):
+    """A copy of the fitted parameters, for a warm start on `classes` and `layer_sizes`."""
+    if not np.array_equal(classes, estimator.classes_):
+        raise ValueError(
+            "warm_start=True needs the same classes as the previous "
+            f"fit: got {np.asarray(classes).tolist()}, previously "
+            f"{estimator.classes_.tolist()}. "
+            "Set warm_start=False to fit from scratch."
+        )
+    if tuple(layer_sizes) != tuple(estimator._layer_sizes):
+        raise ValueError(
+            "warm_start=True needs the same network shape as the "
+            f"previous fit: got layer sizes {tuple(layer_sizes)}, "
+            f"previously {tuple(estimator._layer_sizes)}."
+        )
+    check_parameters(estimator)
+    return estimator._theta.copy()
