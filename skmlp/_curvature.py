@@ -134,7 +134,7 @@ class CurvatureObjective:
         finally:
             self._direction = None
         product = total.copy()
-        self.objective.add_penalty_gradient(product, v)
+        self.objective.penalty.add_gradient(product, v)
         self.n_hessp += 1
         return product
 

@@ -71,6 +71,7 @@ from ._executor import blas_limiter
 from ._layout import Layout
 from ._losses import get_loss
 from ._network import Gradient, Network, forward_logits
+from ._objective import L2Penalty
 from ._validation import check_fit_targets, warm_start_theta
 
 DTYPES = (np.float64, np.float32)
@@ -712,26 +713,17 @@ class ClusterObjective:
         self.layout = executor.layout
         self.alpha = float(alpha)
         self.sum_weights = executor.sum_weights
+        self.penalty = L2Penalty(self.layout, self.alpha, self.sum_weights)
         self.n_val = executor.n_val
         self.n_evaluations = 0
         self.n_hessp = 0
-
-    def penalty(self, theta):
-        """The L2 term alpha / (2 S) * sum of squared weights."""
-        weights = theta[: self.layout.n_coefs]
-        return 0.5 * self.alpha / self.sum_weights * float(weights @ weights)
-
-    def add_penalty_gradient(self, vector, theta):
-        """Add ``alpha / S * W`` (the weights of `theta`, or of a direction) to `vector`."""
-        n_coefs = self.layout.n_coefs
-        vector[:n_coefs] += (self.alpha / self.sum_weights) * theta[:n_coefs]
 
     def loss_and_grad(self, theta):
         """J(theta) and dJ/dtheta (a new float64 vector)."""
         theta = np.asarray(theta, dtype=np.float64)
         data_loss, grad = self.executor.reduce("evaluate", theta)
         loss = data_loss + self.penalty(theta)
-        self.add_penalty_gradient(grad, theta)
+        self.penalty.add_gradient(grad, theta)
         self.n_evaluations += 1
         return loss, grad
 
@@ -743,7 +735,7 @@ class ClusterObjective:
         """H v (or G v) at theta, a new float64 vector."""
         v = np.asarray(v, dtype=np.float64)
         _, product = self.executor.reduce("hessp", np.asarray(theta, dtype=np.float64), v)
-        self.add_penalty_gradient(product, v)
+        self.penalty.add_gradient(product, v)
         self.n_hessp += 1
         return product
 

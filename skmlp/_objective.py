@@ -53,6 +53,27 @@ def auto_batch_size(n_samples, layer_sizes, itemsize=8):
     return balanced_batch_size(n_samples, row_bytes, row_work(layer_sizes))
 
 
+class L2Penalty:
+    """The L2 term ``alpha / (2 S) * sum of squared weights`` (intercepts excluded).
+
+    Called on theta it gives the term; :meth:`add_gradient` adds its gradient
+    (or its Hessian times a direction: the same linear map).
+    """
+
+    def __init__(self, layout, alpha, sum_weights):
+        self.n_coefs = layout.n_coefs
+        self.alpha = float(alpha)
+        self.sum_weights = float(sum_weights)
+
+    def __call__(self, theta):
+        weights = theta[: self.n_coefs]
+        return 0.5 * self.alpha / self.sum_weights * float(weights @ weights)
+
+    def add_gradient(self, vector, theta):
+        """Add ``alpha / S * W`` (the weights of `theta`, or of a direction) to `vector`."""
+        vector[: self.n_coefs] += (self.alpha / self.sum_weights) * theta[: self.n_coefs]
+
+
 class Objective:
     """J and its gradient on fixed data, as a pure function of theta.
 
@@ -129,6 +150,7 @@ class Objective:
             sample_weight = np.ones(n_samples)
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         self.sum_weights = float(sample_weight.sum())
+        self.penalty = L2Penalty(layout, self.alpha, self.sum_weights)
         Y = np.asarray(Y)
         self.loss_function = get_loss(out_activation, Y.shape[1])
         self.network = Network(layout, activation, self.loss_function, self.dtype)
@@ -192,16 +214,6 @@ class Objective:
     def __exit__(self, *exc_info):
         self.close()
 
-    def penalty(self, theta):
-        """The L2 term alpha / (2 S) * sum of squared weights."""
-        weights = theta[: self.layout.n_coefs]
-        return 0.5 * self.alpha / self.sum_weights * float(weights @ weights)
-
-    def add_penalty_gradient(self, vector, theta):
-        """Add ``alpha / S * W`` (the weights of `theta`, or of a direction) to `vector`."""
-        n_coefs = self.layout.n_coefs
-        vector[:n_coefs] += (self.alpha / self.sum_weights) * theta[:n_coefs]
-
     def loss(self, theta):
         """J(theta) only (still computes the gradient)."""
         return self.loss_and_grad(theta)[0]
@@ -213,7 +225,7 @@ class Objective:
         data_loss, total = self.executor.reduce(self._chunk_loss_and_grad)
         loss = data_loss + self.penalty(theta)
         grad = total.copy()
-        self.add_penalty_gradient(grad, theta)
+        self.penalty.add_gradient(grad, theta)
         self.n_evaluations += 1
         return loss, grad
 
