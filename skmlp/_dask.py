@@ -166,20 +166,25 @@ def _in_chunk(error, index, start, stop):
 
 
 # BLAS and numpy's SIMD loops may round differently depending on where an
-# array starts (measured: a chunk deserialized at an address 10 bytes off a
-# 64-byte boundary gave another Hessian-vector product in the 17th digit), so
-# every block the kernel reads is copied to a 64-byte boundary: the result
-# then does not depend on whether the chunk was computed on its worker or
-# arrived over the network.
+# array starts relative to a 64-byte boundary (measured: a chunk deserialized
+# at an address 10 bytes off one gave another Hessian-vector product in the
+# 17th digit), so every block the kernel reads starts BLOCK_OFFSET bytes past
+# a 64-byte boundary: the result then does not depend on whether the chunk
+# was computed on its worker or arrived over the network. The offset is
+# where numpy's large allocations start with glibc's malloc (16 bytes of
+# header past a page), so a chunk computed on its worker is used in place
+# and a persisted X is not held twice; a chunk that arrived deserialized, or
+# was allocated elsewhere, is copied.
 ALIGNMENT = 64
+BLOCK_OFFSET = 16
 
 
 def aligned_copy(X):
-    """X itself if C-contiguous at a 64-byte boundary, else such a copy."""
-    if X.flags.c_contiguous and X.ctypes.data % ALIGNMENT == 0:
+    """X itself if C-contiguous at BLOCK_OFFSET past a 64-byte boundary, else such a copy."""
+    if X.flags.c_contiguous and X.ctypes.data % ALIGNMENT == BLOCK_OFFSET:
         return X
     buffer = np.empty(X.nbytes + ALIGNMENT, np.uint8)
-    offset = -buffer.ctypes.data % ALIGNMENT
+    offset = (BLOCK_OFFSET - buffer.ctypes.data) % ALIGNMENT
     out = buffer[offset : offset + X.nbytes].view(X.dtype).reshape(X.shape)
     out[...] = X
     return out
@@ -493,6 +498,7 @@ class DaskExecutor:
         self.lost_workers = []
         self.sum_weights = None
         self._terms = {}
+        self._holding_blas = False
 
     # ---------------------------------------------------------- building
 
@@ -686,13 +692,25 @@ class DaskExecutor:
         return {h.address: h.actor.stats().result() for h in self.holders}
 
     def close(self):
-        """Release the actors (and with them the chunks on the workers)."""
+        """Release the actors (and with them the chunks on the workers), and BLAS."""
+        if self._holding_blas:
+            self._holding_blas = False
+            blas_limiter.release()
         futures = [h.future for h in self.holders]
         self.holders = []
         if futures:
             self.client.cancel(futures)
 
     def __enter__(self):
+        # BLAS single-threaded on the client from here to close(), as the
+        # thread executor does: the solver's vector products (L-BFGS-B's
+        # two-loop recursion) otherwise wake OpenBLAS's threads, which spin
+        # on the cores the workers compute on. Measured (2 cores, 2 workers,
+        # 200,000 x 400 float32, 400-25-10): 146 ms per evaluation and 6.5 s
+        # per 30-iteration fit without the limit, 97 ms and 3.6 s with it.
+        if not self._holding_blas:
+            blas_limiter.acquire()
+            self._holding_blas = True
         return self
 
     def __exit__(self, *exc_info):
@@ -753,6 +771,7 @@ class ClusterObjective:
         self.executor.close()
 
     def __enter__(self):
+        self.executor.__enter__()
         return self
 
     def __exit__(self, *exc_info):

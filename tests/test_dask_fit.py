@@ -17,10 +17,20 @@ from dask.distributed import Client, LocalCluster
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.preprocessing import LabelBinarizer
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import skmlp._dask
 from skmlp import BackpropMLPClassifier
-from skmlp._dask import DATA_CONFIG, WORKERS_CONFIG, DaskExecutor, WorkerLostError
+from skmlp._dask import (
+    ALIGNMENT,
+    BLOCK_OFFSET,
+    DATA_CONFIG,
+    WORKERS_CONFIG,
+    ChunkWorker,
+    DaskExecutor,
+    WorkerLostError,
+    aligned_copy,
+)
 from skmlp._rows import canonical_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -335,6 +345,60 @@ class _StopAfter:
                 return True
             self.action()
         return False
+
+
+def _blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_client_blas_single_threaded_while_the_objective_is_open(client, data):
+    """The solver's BLAS calls on the client must not spin threads on the workers' cores."""
+    X, y = data
+    with threadpool_limits(2, user_api="blas"):
+        before = _blas_threads()
+        problem = small()._cluster_training_problem(*on_cluster(X, y), None)
+        with problem.objective as objective:
+            assert _blas_threads() == [1] * len(before)
+            objective.loss_and_grad(problem.theta0)
+            assert _blas_threads() == [1] * len(before)
+        assert _blas_threads() == before
+
+
+def _at_offset(X, offset):
+    buffer = np.empty(X.nbytes + ALIGNMENT, np.uint8)
+    start = (offset - buffer.ctypes.data) % ALIGNMENT
+    out = buffer[start : start + X.nbytes].view(X.dtype).reshape(X.shape)
+    out[...] = X
+    return out
+
+
+@pytest.mark.parametrize("offset", [0, 8, 10, 16, 40])
+def test_blocks_start_at_one_offset_from_a_64_byte_boundary(offset):
+    X = np.random.default_rng(0).standard_normal((50, 7))
+    placed = _at_offset(X, offset)
+    out = aligned_copy(placed)
+    assert out.ctypes.data % ALIGNMENT == BLOCK_OFFSET
+    assert_array_equal(out, X)
+    assert (out is placed) == (offset == BLOCK_OFFSET)
+
+
+def test_persisted_chunks_are_used_in_place(client):
+    """A persisted X computed on its worker is not copied: it is not held twice."""
+    w0 = workers(client)[0]
+    X = da.random.RandomState(0).standard_normal((4096, 16), chunks=(2048, 16))
+    y = (X[:, 0] > 0).astype(int)
+    X, y = client.persist([X, y], workers=[w0])
+
+    def in_place(dask_worker):
+        blocks = [v for v in dask_worker.data.values() if getattr(v, "ndim", 0) == 2]
+        actors = [a for a in dask_worker.state.actors.values() if isinstance(a, ChunkWorker)]
+        parts = [p for actor in actors for p in actor.parts]
+        return [any(np.shares_memory(p.X, b) for b in blocks) for p in parts]
+
+    with dask.config.set({WORKERS_CONFIG: [w0]}):
+        problem = small()._cluster_training_problem(X, y, None)
+        with problem.objective:
+            assert client.run(in_place, workers=[w0])[w0] == [True, True]
 
 
 # ---------------------------------------------------------- data from files
