@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _callbacks import StopAfter
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.callback import ProgressBar, ScoringMonitor
 from sklearn.datasets import load_digits, load_iris, make_classification
@@ -175,48 +176,21 @@ def test_warm_start_continues(digits):
     assert clf.n_iter_ == 10 and len(clf.classes_) == 10
 
 
-class _StopAfter:
-    """A minimal scikit-learn fit callback that asks to stop, or raises."""
-
-    def __init__(self, n, error=None):
-        self.n, self.error, self.ends = n, error, 0
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context):
-        pass
-
-    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
-        if context.task_name != "iteration" or fitted_estimator is None:
-            return False
-        self.ends += 1
-        self.last_proba = fitted_estimator.predict_proba(np.zeros((1, 64)))
-        if self.ends >= self.n:
-            if self.error is not None:
-                raise self.error
-            return True
-        return False
-
-
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_callback_requests_stop(solver, digits):
     X, y = digits
-    callback = _StopAfter(4)
+    callback = StopAfter(4, probe=lambda fitted: fitted.predict_proba(np.zeros((1, 64))))
     clf = BackpropMLPClassifier((10,), solver=solver, max_iter=100, random_state=0)
     clf.set_callbacks(callback).fit(X, y)
     assert clf.n_iter_ == 4 and callback.ends == 4
     assert clf.loss_ == clf.loss_curve_[-1]
-    assert_allclose(clf.predict_proba(np.zeros((1, 64))), callback.last_proba)
+    assert_allclose(clf.predict_proba(np.zeros((1, 64))), callback.last)
 
 
 def test_callback_that_raises_leaves_fitted_model(digits):
     X, y = digits
     clf = BackpropMLPClassifier((10,), max_iter=100, random_state=0)
-    clf.set_callbacks(_StopAfter(3, error=RuntimeError("boom")))
+    clf.set_callbacks(StopAfter(3, error=RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         clf.fit(X, y)
     assert clf.n_iter_ == 3
@@ -279,7 +253,7 @@ def test_keyboard_interrupt_from_a_callback_keeps_the_best_validation_iterate(di
     clf = BackpropMLPClassifier(
         (10,), early_stopping=True, n_iter_no_change=50, max_iter=500, random_state=0
     )
-    clf.set_callbacks(_StopAfter(8, error=KeyboardInterrupt()))
+    clf.set_callbacks(StopAfter(8, error=KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt) as error:
         clf.fit(X, y)
     assert clf.n_iter_ == 8 == len(clf.validation_scores_)
@@ -361,7 +335,7 @@ def test_a_failing_callback_setup_builds_no_objective(digits, monkeypatch):
 
     monkeypatch.setattr(Objective, "__init__", recording)
 
-    class Failing(_StopAfter):
+    class Failing(StopAfter):
         def on_fit_task_begin(self, estimator, context):
             raise RuntimeError("setup failed")
 
