@@ -3,6 +3,7 @@
 from ._classifier import BackpropMLPClassifier
 from ._gradcheck import check_gradients
 from ._layout import pack, unpack
+from .exceptions import WorkerLostError
 
-__all__ = ["BackpropMLPClassifier", "check_gradients", "pack", "unpack"]
+__all__ = ["BackpropMLPClassifier", "WorkerLostError", "check_gradients", "pack", "unpack"]
 __version__ = "0.1.0"

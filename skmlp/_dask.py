@@ -37,7 +37,7 @@ one map-reduce over the rows. Here the rows stay on the workers of a
   evaluation: evaluations are pure functions of theta, so the fit ends with
   the same model as an undisturbed one. When the chunks cannot be recomputed
   (e.g. data scattered to the lost worker), the fit raises
-  :class:`WorkerLostError` naming the worker.
+  :class:`skmlp.WorkerLostError` naming the worker.
 * **Predict.** predict, predict_proba, predict_log_proba and
   decision_function on dask input return lazy dask arrays with X's row
   chunks (``map_blocks`` over the in-memory methods); score is one
@@ -73,6 +73,7 @@ from ._losses import get_loss
 from ._network import Gradient, Network, forward_logits
 from ._objective import L2Penalty
 from ._validation import check_fit_targets, warm_start_theta
+from .exceptions import WorkerLostError
 
 DTYPES = (np.float64, np.float32)
 # Where the actors keep X: "auto", "memory" or "stream" (see the module docstring).
@@ -87,10 +88,6 @@ STREAM_MEMORY_SHARE = 0.5
 # many workers one evaluation may lose before the fit gives up.
 LOST_WORKER_WAIT = 10.0
 MAX_RECOVERIES = 4
-
-
-class WorkerLostError(RuntimeError):
-    """A worker died during a fit on a Dask cluster and its chunks are gone."""
 
 
 # ----------------------------------------------------------------- input

@@ -6,6 +6,8 @@ processes; the tests that kill a worker run last.
 
 import os
 import signal
+import subprocess
+import sys
 
 import dask
 import dask.array as da
@@ -13,14 +15,16 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
+from _callbacks import StopAfter
 from dask.distributed import Client, LocalCluster
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.preprocessing import LabelBinarizer
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import skmlp
 import skmlp._dask
-from skmlp import BackpropMLPClassifier
+from skmlp import BackpropMLPClassifier, WorkerLostError
 from skmlp._dask import (
     ALIGNMENT,
     BLOCK_OFFSET,
@@ -28,7 +32,6 @@ from skmlp._dask import (
     WORKERS_CONFIG,
     ChunkWorker,
     DaskExecutor,
-    WorkerLostError,
     aligned_copy,
 )
 from skmlp._rows import canonical_rows
@@ -316,35 +319,9 @@ def test_verbose_callbacks_and_warm_start(client, data, capsys):
     assert warm.loss_ < first_loss
     assert_allclose(warm.loss_curve_, local.loss_curve_, rtol=1e-10)
 
-    stopper = _StopAfter(3)
+    stopper = StopAfter(3)
     clf = small(max_iter=50).set_callbacks(stopper).fit(Xd, yd)
     assert clf.n_iter_ == 3 == stopper.ends
-
-
-class _StopAfter:
-    """A scikit-learn fit callback that asks to stop after n iterations, or acts."""
-
-    def __init__(self, n, action=None):
-        self.n, self.action, self.ends = n, action, 0
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context):
-        pass
-
-    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
-        if context.task_name != "iteration" or fitted_estimator is None:
-            return False
-        self.ends += 1
-        if self.ends == self.n:
-            if self.action is None:
-                return True
-            self.action()
-        return False
 
 
 def _blas_threads():
@@ -443,6 +420,13 @@ def test_streamed_chunks_from_memmaps(client, data, tmp_path, monkeypatch):
 # ---------------------------------------------------------------- faults
 
 
+def test_worker_lost_error_is_public_without_importing_dask():
+    assert WorkerLostError is skmlp._dask.WorkerLostError
+    assert "WorkerLostError" in skmlp.__all__
+    code = "import skmlp, sys; skmlp.WorkerLostError; assert 'dask' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ)
+
+
 def _kill_worker(client, address):
     pid = client.run(os.getpid, workers=[address])[address]
     os.kill(pid, signal.SIGKILL)
@@ -470,7 +454,7 @@ def test_worker_killed_mid_fit_gives_the_same_model(client, data, monkeypatch, s
     with dask.config.set({WORKERS_CONFIG: [victim, other]}):  # an actor on each
         undisturbed = small(solver=solver, max_iter=12).fit(Xd, yd)
         clf = small(solver=solver, max_iter=12)
-        clf.set_callbacks(_StopAfter(4, lambda: _kill_worker(client, victim)))
+        clf.set_callbacks(StopAfter(4, action=lambda: _kill_worker(client, victim)))
         clf.fit(Xd, yd)
     assert recoveries == [[victim]]
     assert clf.n_iter_ == undisturbed.n_iter_
@@ -485,7 +469,9 @@ def test_worker_killed_with_unrecoverable_chunks_raises(client, data, monkeypatc
     parts = client.scatter([X[i : i + CHUNK] for i in range(0, len(X), CHUNK)], workers=[victim])
     Xd = da.concatenate([da.from_delayed(p, (CHUNK, X.shape[1]), X.dtype) for p in parts])
     recoveries = _count_recoveries(monkeypatch)
-    clf = small(max_iter=30).set_callbacks(_StopAfter(3, lambda: _kill_worker(client, victim)))
+    clf = small(max_iter=30).set_callbacks(
+        StopAfter(3, action=lambda: _kill_worker(client, victim))
+    )
     with (
         dask.config.set({WORKERS_CONFIG: [victim]}),
         pytest.raises(WorkerLostError, match=f"Worker {victim} died during the fit"),
