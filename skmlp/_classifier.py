@@ -37,7 +37,14 @@ from ._objective import Objective
 from ._prediction import predict_chunks, working_dtype
 from ._rows import canonical_rows
 from ._solvers import SOLVERS, convergence_message, run_solver
-from ._validation import check_fit_targets, check_parameters, plain_value, warm_start_theta
+from ._validation import (
+    check_fit_targets,
+    check_parameters,
+    check_weight_sum,
+    plain_value,
+    validation_size,
+    warm_start_theta,
+)
 
 _ACCEPT_SPARSE = ("csr", "csc")
 
@@ -1061,8 +1068,7 @@ def _check_weights(sample_weight, X):
     sample_weight = _check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
-    if not sample_weight.sum() > 0:
-        raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
+    check_weight_sum(sample_weight.sum())
     return sample_weight
 
 
@@ -1094,39 +1100,28 @@ def _class_sample_weight(class_weight, y, sample_weight, y_rows=None):
 def _positive_rows(X, Y, y, sample_weight):
     """The rows with positive weight (after class weights of zero)."""
     keep = np.flatnonzero(sample_weight > 0)
-    if keep.size == 0:
-        raise ValueError("class_weight gives every sample zero weight: the weights sum to 0.")
+    check_weight_sum(keep.size, "class_weight")
     return X[keep], Y[keep], y[keep], sample_weight[keep]
 
 
 def _validation_split(X, y, sample_weight, fraction, multilabel, rng):
     """Hold out `fraction` of the rows for early stopping.
 
-    Stratified when every class has two samples or more; the validation part
-    then has at least one sample per class. Returns the training part and
-    ``(X_val, y_val, sample_weight_val)``.
+    As many rows as :func:`~skmlp._validation.validation_size` says,
+    stratified (scikit-learn's per-class counts) under its condition: every
+    class has two samples or more and both parts have room for every class.
+    Returns the training part and ``(X_val, y_val, sample_weight_val)``.
     """
-    n_samples = X.shape[0]
-    if n_samples < 2:
-        raise ValueError("early_stopping needs at least 2 samples to hold some out.")
-    n_val = min(max(int(np.ceil(fraction * n_samples)), 1), n_samples - 1)
-    stratify = None
-    if not multilabel:
-        _, counts = np.unique(y, return_counts=True)
-        n_classes = len(counts)
-        if counts.min() >= 2 and n_samples - max(n_val, n_classes) >= n_classes:
-            stratify, n_val = y, max(n_val, n_classes)
+    counts = None if multilabel else np.unique(y, return_counts=True)[1]
+    n_val, stratified = validation_size(X.shape[0], fraction, counts)
+    stratify = y if stratified else None
     arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
     split = train_test_split(*arrays, test_size=n_val, stratify=stratify, random_state=rng)
     X_train, X_val, y_train, y_val = split[:4]
     sample_weight, sample_weight_val = (None, None) if sample_weight is None else split[4:]
     _check_weights(sample_weight, X_train)
-    if sample_weight_val is not None and not sample_weight_val.sum() > 0:
-        raise ValueError(
-            "early_stopping needs validation samples of positive weight: the "
-            "held-out samples' weights sum to 0. Change validation_fraction or "
-            "random_state."
-        )
+    if sample_weight_val is not None:
+        check_weight_sum(sample_weight_val.sum(), "validation")
     return X_train, y_train, sample_weight, (X_val, y_val, sample_weight_val)
 
 

@@ -9,6 +9,7 @@ in a numpy reshape or broadcasting error from deep inside the forward pass.
 :func:`check_parameters` finds such states first and names what disagrees.
 """
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -214,3 +215,52 @@ def warm_start_theta(estimator, classes, layer_sizes):
         )
     check_parameters(estimator)
     return estimator._theta.copy()
+
+
+# The fit's checks of its weights and of the early-stopping split, shared by
+# the in-memory and the cluster fit so that both raise the same errors.
+
+
+def check_weight_sum(total, what="sample_weight"):
+    """Refuse training weights that sum to 0.
+
+    `what` says where they vanish: ``"sample_weight"`` (the given weights),
+    ``"validation"`` (the rows held out for early stopping) or
+    ``"class_weight"`` (the sample weights times the class weights).
+    """
+    if total > 0:
+        return
+    if what == "validation":
+        raise ValueError(
+            "early_stopping needs validation samples of positive weight: the "
+            "held-out samples' weights sum to 0. Change validation_fraction or "
+            "random_state."
+        )
+    if what == "class_weight":
+        raise ValueError("class_weight gives every sample zero weight: the weights sum to 0.")
+    raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
+
+
+def validation_size(n_samples, fraction, class_counts=None):
+    """How many rows early stopping holds out, and whether stratified.
+
+    ``n_val = ceil(fraction * n)``, at least 1 and at most ``n - 1``. The
+    split is stratified (`class_counts` given: not multilabel) when every
+    class has 2 samples or more and both parts can hold every class; then
+    ``n_val`` is at least the number of classes.
+
+    Returns
+    -------
+    n_val : int
+        Rows held out.
+    stratified : bool
+        Whether the split keeps the class proportions.
+    """
+    if n_samples < 2:
+        raise ValueError("early_stopping needs at least 2 samples to hold some out.")
+    n_val = min(max(math.ceil(fraction * n_samples), 1), n_samples - 1)
+    if class_counts is not None:
+        n_classes = len(class_counts)
+        if min(class_counts) >= 2 and n_samples - max(n_val, n_classes) >= n_classes:
+            return max(n_val, n_classes), True
+    return n_val, False
