@@ -478,6 +478,14 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
                 on_iteration=monitor,
             )
             n_hessp = getattr(objective, "n_hessp", 0)
+            # No best iterate (e.g. stopped before the first iteration):
+            # score what is returned, here (a cluster's held-out rows live
+            # as long as its objective).
+            unscored_score = None
+            completed = result.interrupt is None or result.n_iter > 0
+            unscored = monitor.best_theta is None and completed
+            if validation_score is not None and unscored:
+                unscored_score = validation_score(result.x)
         if bridge is not None:
             bridge.close()
         interrupt = result.interrupt
@@ -489,8 +497,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
         if monitor.best_theta is not None:
             theta, loss = monitor.best_theta, result.loss_curve[monitor.best_iter - 1]
         elif validation_score is not None:
-            # Stopped before its first iteration: score what is returned.
-            best_score = validation_score(theta)
+            best_score = unscored_score
         monitor.finish(
             f"{self.solver}: {result.reason} after {result.n_iter} iterations, "
             f"{result.n_fun} evaluations, loss {loss:.8f}, "
@@ -723,8 +730,7 @@ class BackpropMLPClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator
             warm_start=fitted,
             curvature=curvature,
         )
-        objective = fields.pop("objective")  # built: its actors hold the validated chunks
-        return _TrainingProblem(build_objective=lambda: objective, **fields)
+        return _TrainingProblem(**fields)
 
     def _on_cluster(self, method, X):
         """`method` on a dask X: a lazy dask array with X's row chunks."""

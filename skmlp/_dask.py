@@ -10,9 +10,25 @@ one map-reduce over the rows. Here the rows stay on the workers of a
   on its worker with scikit-learn's own checks (finite numeric values,
   labels, weights; an error names the chunk) and returns the chunk's label
   counts, from which the client builds ``classes_``.
+* **Split and weights, before any actor.** With early stopping the client
+  plans how many rows each chunk holds out from the chunks' label counts
+  (:func:`held_out_plan`: the in-memory split's size, stratified under the
+  in-memory condition with scikit-learn's per-class counts, spread over the
+  chunks in chunk order); each chunk draws its rows from a generator seeded
+  by random_state and the chunk index (:func:`held_out`), so the split
+  depends on the chunks only (not the rows ``train_test_split`` would pick:
+  the labels never meet in one place). A second pass reports the training
+  rows' class counts and weights: the class weights are fitted on them (per
+  label for multilabel targets), as in memory, and ``S`` follows. Every data
+  error (bad chunk, labels, zero weights, too few rows to hold out) is
+  raised in these passes, before the fit starts its callbacks.
 * **Worker state.** One :class:`ChunkWorker` actor per worker holds that
   worker's chunks across evaluations: the features in the working dtype, the
   targets, the weights and the evaluation buffers of the network kernel.
+  The actors are built by the problem's ``build_objective``, right before
+  the ``with`` that releases them; the held-out rows stay on them, and each
+  early-stopping score is their weighted accuracy (sample times class
+  weights, as in memory), summed per chunk in chunk order.
 * **Evaluation.** :class:`DaskExecutor` implements the executor interface
   of :mod:`skmlp._executor` ("evaluate the kernel over all chunks, add the
   results in chunk order"): each evaluation sends theta once to every actor
@@ -46,6 +62,7 @@ one map-reduce over the rows. Here the rows stay on the workers of a
 This module imports dask and is imported only for dask input.
 """
 
+import dataclasses
 import math
 import time
 import warnings
@@ -58,7 +75,8 @@ from dask.distributed import futures_of, get_client, wait
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+from sklearn.utils.extmath import _approximate_mode
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -72,7 +90,7 @@ from ._layout import Layout
 from ._losses import get_loss
 from ._network import Gradient, Network, forward_logits
 from ._objective import L2Penalty
-from ._validation import check_fit_targets, warm_start_theta
+from ._validation import check_fit_targets, check_weight_sum, validation_size, warm_start_theta
 from .exceptions import WorkerLostError
 
 DTYPES = (np.float64, np.float32)
@@ -222,15 +240,18 @@ def check_chunk(X, y, sample_weight, index, start, dtype, keep_X):
 
 
 def summarize(chunk):
-    """What the client needs from a chunk: its labels and their weights' sums."""
+    """What the client needs from a chunk: its rows, labels and label counts.
+
+    ``{"n_rows", "kind", "weight"}`` (the chunk's sample weight sum), and for
+    1-D labels ``"labels"`` with their row ``"counts"``; for an indicator
+    matrix its ``"width"``.
+    """
+    weight = float(chunk.n_rows if chunk.sample_weight is None else chunk.sample_weight.sum())
+    summary = {"n_rows": chunk.n_rows, "weight": weight}
     if chunk.y.ndim == 2:
-        return {"n_rows": chunk.n_rows, "kind": type_of_target(chunk.y), "width": chunk.y.shape[1]}
-    labels, inverse, counts = np.unique(chunk.y, return_inverse=True, return_counts=True)
-    # Each class counted by its sample weights, as 'balanced' does in memory.
-    weights = counts.astype(np.float64)
-    if chunk.sample_weight is not None:
-        weights = np.bincount(inverse.ravel(), chunk.sample_weight, len(labels))
-    return {"n_rows": chunk.n_rows, "kind": "labels", "labels": labels, "counts": weights}
+        return {**summary, "kind": type_of_target(chunk.y), "width": chunk.y.shape[1]}
+    labels, counts = np.unique(chunk.y, return_counts=True)
+    return {**summary, "kind": "labels", "labels": labels, "counts": counts}
 
 
 class Source:
@@ -257,57 +278,193 @@ class Spec:
     out_activation: str
     dtype: np.dtype
     binarizer: LabelBinarizer
-    class_weight: np.ndarray | None  # one weight per class of the binarizer
+    # One weight per class of the binarizer, or for multilabel targets one
+    # per label and value (n_labels, 2); None without class weights.
+    class_weight: np.ndarray | None
     curvature: str | None
-    validation_fraction: float | None
+    # Chunk index -> the rows it holds out for early stopping: a count, or
+    # one count per class (a stratified split); None without early stopping.
+    held_out: dict | None
     validation_seed: int
-    n_samples: int
 
 
-def validation_rows(n_samples, fraction, start, n_rows, seed, index):
-    """Rows of a chunk held out for early stopping (chunk-local positions).
+def _spread(total, sizes):
+    """`total` spread over parts of these `sizes` in proportion, in order.
 
-    ``ceil(fraction * n)`` rows in all, spread over the chunks in proportion
-    to their sizes and drawn in each chunk from a generator seeded by the
-    fit's random_state and the chunk index: the same rows for any number of
-    workers and any placement.
+    Part k gets ``floor(total * c_k / n) - floor(total * c_(k-1) / n)``
+    (``c_k`` the cumulative size, ``n`` the sum; exact integers): never more
+    than its size when ``total <= n``, and exactly `total` in all.
     """
-    n_val = math.ceil(fraction * (start + n_rows)) - math.ceil(fraction * start)
-    n_val = min(max(n_val, 0), n_rows)
-    rng = np.random.default_rng([seed, index])
-    return np.sort(rng.permutation(n_rows)[:n_val])
+    n, cumulative, before, out = sum(int(m) for m in sizes), 0, 0, []
+    for m in sizes:
+        cumulative += int(m)
+        upto = int(total) * cumulative // n
+        out.append(upto - before)
+        before = upto
+    return out
+
+
+def held_out_plan(fraction, seed, sizes, class_counts=None):
+    """Chunk index -> how many of its rows early stopping holds out.
+
+    The total and whether the split is stratified are the in-memory split's
+    (:func:`~skmlp._validation.validation_size`: stratified unless the
+    targets are multilabel, `class_counts` None, or a class has fewer than 2
+    rows). Stratified, each class holds out the count scikit-learn's
+    stratified ``train_test_split`` would (its ``_approximate_mode`` of the
+    class counts, training part first, ties broken by
+    ``RandomState(seed)``: the counts ``train_test_split(...,
+    stratify=y, random_state=RandomState(seed))`` holds out), spread over
+    the chunks in chunk order in proportion to the class's rows in each
+    (:func:`_spread`); the plan gives one count per class. Unstratified, the
+    total is spread over the chunks in proportion to their sizes. Only
+    counts travel: the plan depends on the chunks, never on the workers.
+
+    Parameters
+    ----------
+    fraction : float
+        validation_fraction.
+    seed : int
+        The fit's validation seed (from its random_state).
+    sizes : dict
+        Chunk index -> rows.
+    class_counts : dict or None
+        Chunk index -> rows of each class (classes in sorted order).
+
+    Returns
+    -------
+    plan : dict
+        Chunk index -> a count, or an array of one count per class.
+    """
+    order = sorted(sizes)
+    n_samples = sum(sizes[i] for i in order)
+    totals = None if class_counts is None else sum(class_counts[i] for i in order)
+    n_val, stratified = validation_size(n_samples, fraction, totals)
+    if not stratified:
+        return dict(zip(order, _spread(n_val, [sizes[i] for i in order])))
+    rng = np.random.RandomState(seed)
+    # As StratifiedShuffleSplit: the training counts first, then the held-out
+    # ones, with scikit-learn's own (private) allocation, which it has no
+    # public form of: the counts then are train_test_split's.
+    n_train = _approximate_mode(totals, n_samples - n_val, rng)
+    n_test = _approximate_mode(totals - n_train, n_val, rng)
+    per_class = [
+        _spread(n_test[c], [class_counts[i][c] for i in order]) for c in range(len(totals))
+    ]
+    return {i: np.array([counts[k] for counts in per_class]) for k, i in enumerate(order)}
+
+
+def held_out(spec, chunk):
+    """Sorted chunk-local positions of the chunk's rows held out, or None.
+
+    Drawn from ``default_rng([validation seed, chunk index])``: the first
+    rows of its permutation of the chunk (of each class, when the plan is
+    per class). The rows depend on the seed, the chunk and the plan only,
+    not on the workers or the placement. They are not the rows the
+    in-memory ``train_test_split`` would pick on the same data (that would
+    need all the labels in one place), only as many of each class.
+    """
+    if spec.held_out is None:
+        return None
+    plan = spec.held_out[chunk.index]
+    order = np.random.default_rng([spec.validation_seed, chunk.index]).permutation(chunk.n_rows)
+    if np.ndim(plan) == 0:
+        return np.sort(order[:plan])
+    codes = np.searchsorted(spec.binarizer.classes_, chunk.y[order])
+    grouped = np.argsort(codes, kind="stable")  # by class, in the permutation's order
+    codes = codes[grouped]
+    rank = np.arange(len(codes)) - np.searchsorted(codes, codes)  # position within its class
+    return np.sort(order[grouped[rank < plan[codes]]])
+
+
+def row_class_weights(spec, y):
+    """Each row's class weight, as ``_class_sample_weight`` in memory (None without).
+
+    Multilabel: the product over the labels, in label order, of each label's
+    weight for the row's value.
+    """
+    weights = spec.class_weight
+    if weights is None:
+        return None
+    if y.ndim == 1:
+        return weights[np.searchsorted(spec.binarizer.classes_, y)]
+    out = np.ones(len(y))
+    for label in range(y.shape[1]):
+        out *= weights[label][(y[:, label] != 0).astype(np.intp)]
+    return out
+
+
+def split_rows(spec, chunk):
+    """The chunk's training and held-out rows with their weights.
+
+    Returns ``(train, val, y, s, y_val, s_val)``: positions (None: all rows,
+    none held out), targets, and the sample weights times the class weights
+    (None when both are absent).
+    """
+    y, s = chunk.y, chunk.sample_weight
+    weights = row_class_weights(spec, y)
+    if weights is not None:
+        s = weights if s is None else s * weights
+    val = held_out(spec, chunk)
+    if val is None:
+        return None, None, y, s, None, None
+    train = np.setdiff1d(np.arange(chunk.n_rows), val)
+    s_val = None if s is None else s[val]
+    return train, val, y[train], None if s is None else s[train], y[val], s_val
+
+
+def class_sums(spec, y, s):
+    """Rows and weight sums of each class (each label's 0 and 1 for multilabel)."""
+    if y.ndim == 1:
+        codes, width = np.searchsorted(spec.binarizer.classes_, y), len(spec.binarizer.classes_)
+        weights = np.bincount(codes, s, minlength=width).astype(np.float64)
+        return np.bincount(codes, minlength=width), weights
+    columns = (y != 0).astype(np.intp).T
+    counts = np.array([np.bincount(c, minlength=2) for c in columns])
+    weights = [np.bincount(c, s, minlength=2).astype(np.float64) for c in columns]
+    return counts, np.array(weights)
+
+
+def split_summary(chunk, spec):
+    """What the client needs from a chunk's split (before any actor exists).
+
+    ``"terms"``: ``(training weight sum, training rows, held-out rows)``, the
+    training weights with the spec's class weights, as the actor's
+    ``weight_sums`` will give them; ``"raw"`` and ``"raw_val"``: the sample
+    weight sums of the training and the held-out rows; ``"counts"`` and
+    ``"weights"``: per class (per label and value) the training rows and
+    their sample weight sums, for 'balanced' class weights.
+    """
+    _, val, y, s, _, s_val = split_rows(dataclasses.replace(spec, class_weight=None), chunk)
+    counts, weights = class_sums(spec, y, s)
+    n_val = 0 if val is None else len(val)
+    weighted = split_rows(spec, chunk)[3]
+    return {
+        "terms": (_weight_sum(weighted, len(y)), len(y), n_val),
+        "raw": _weight_sum(s, len(y)),
+        "raw_val": _weight_sum(s_val, n_val),
+        "counts": counts,
+        "weights": weights,
+    }
+
+
+def _weight_sum(s, n_rows):
+    """The sum of the weights ``s`` (None: ``n_rows`` ones), as the actors add them."""
+    return float((np.ones(n_rows) if s is None else s).sum())
 
 
 class _Part:
-    """A chunk's training rows (and validation rows) on its worker."""
+    """A chunk's training rows (and held-out rows) on its worker."""
 
     def __init__(self, spec, chunk, source):
         self.index = chunk.index
         self.source = source
-        y, s = chunk.y, chunk.sample_weight
-        if spec.class_weight is not None:
-            # As compute_sample_weight: the class's weight for each row.
-            weights = spec.class_weight[np.searchsorted(spec.binarizer.classes_, y)]
-            s = weights if s is None else s * weights
-        self.train = self.val = None
-        if spec.validation_fraction is not None:
-            self.val = validation_rows(
-                spec.n_samples,
-                spec.validation_fraction,
-                chunk.start,
-                chunk.n_rows,
-                spec.validation_seed,
-                chunk.index,
-            )
-            self.train = np.setdiff1d(np.arange(chunk.n_rows), self.val)
-            self.y_val = y[self.val]
-            y = y[self.train]
-            s = None if s is None else s[self.train]
+        self.train, self.val, y, s, self.y_val, self.w_val = split_rows(spec, chunk)
         self.X, self.X_val = (None, None) if chunk.X is None else self._split(chunk.X)
         self.n_rows = len(y)
         self.n_val = 0 if self.val is None else len(self.val)
         self.sample_weight = np.ones(self.n_rows) if s is None else s
-        self.weight_sum = float(self.sample_weight.sum())
+        self.weight_sum = _weight_sum(s, self.n_rows)
         self.Y = spec.binarizer.transform(y) if self.n_rows else None
         self.block = self.store = self.target = self.w = None
 
@@ -327,9 +484,12 @@ class _Part:
 class ChunkWorker:
     """A Dask actor holding one worker's chunks across evaluations.
 
-    Each chunk is a block of the network kernel (:mod:`skmlp._network`)
-    with its encoded targets and normalized weights ``w = s / S``, prepared
-    exactly as the in-memory objective prepares its chunks; the kernel's
+    Each chunk's training rows (:func:`split_rows`) are a block of the
+    network kernel (:mod:`skmlp._network`) with their encoded targets and
+    normalized weights ``w = s / S`` (``s`` the sample weights times the
+    class weights), prepared exactly as the in-memory objective prepares
+    its chunks; its held-out rows and their weights are kept for
+    :meth:`validation_terms`; the kernel's
     buffers (one workspace for the worker, and the activations of every
     chunk for the curvature products) live as long as the actor. Each method
     returns one term per chunk, which the client adds in chunk order.
@@ -432,8 +592,13 @@ class ChunkWorker:
             self._stored = not self.streamed
         return out
 
-    def n_correct(self, theta):
-        """``[(chunk index, correctly predicted validation rows)]``."""
+    def validation_terms(self, theta):
+        """``[(chunk index, weight of the correctly predicted held-out rows, their weight)]``.
+
+        The weights are the held-out rows' sample weights times the class
+        weights fitted on the training rows (ones without either), as the
+        in-memory fit weights its validation accuracy.
+        """
         out = []
         spec = self.spec
         with blas_limiter.limited(), np.errstate(all="ignore"):
@@ -444,8 +609,17 @@ class ChunkWorker:
                 logits = forward_logits(self.layout, theta, X_val, spec.activation)
                 y_pred = spec.binarizer.inverse_transform(logits, threshold=0.0)
                 right = np.reshape(y_pred == part.y_val, (len(part.y_val), -1)).all(axis=1)
-                out.append((part.index, int(right.sum())))
+                if part.w_val is None:
+                    out.append((part.index, float(right.sum()), float(part.n_val)))
+                else:
+                    out.append(
+                        (part.index, float(part.w_val[right].sum()), float(part.w_val.sum()))
+                    )
         return out
+
+    def held_out_rows(self):
+        """``[(chunk index, chunk-local positions of its held-out rows)]`` (for tests)."""
+        return [(p.index, p.val) for p in self.parts]
 
     def stats(self):
         """Resident bytes of X on this worker and chunks read from source."""
@@ -480,6 +654,8 @@ class DaskExecutor:
     depends on the chunks, never on the workers or the placement.
     ``n_chunks`` and ``close()`` as there. A call that finds a worker gone
     rebuilds its chunks from their source and is repeated (see `_recover`).
+    :meth:`validation_score` scores theta on the held-out rows while the
+    actors exist (from :meth:`build` to :meth:`close`).
     """
 
     def __init__(self, client, loads, sources, sizes):
@@ -495,35 +671,85 @@ class DaskExecutor:
         self.lost_workers = []
         self.sum_weights = None
         self._terms = {}
+        self._chunks = None  # [(chunk index, future of its Chunk)] until build
         self._holding_blas = False
 
     # ---------------------------------------------------------- building
+    #
+    # load_chunks -> map_chunks (the validation passes, before any actor
+    # exists: data errors are raised there) -> configure -> build (the
+    # actors, inside the `with` that closes them).
 
-    def build(self, chunks, spec, layout):
-        """One actor per worker for the chunks that worker holds.
+    def load_chunks(self, indices):
+        """Compute and validate the chunks on the cluster, kept for :meth:`build`."""
+        self._chunks = self.load(indices)
 
-        `chunks` are ``[(chunk index, future of its Chunk)]`` (:meth:`load`).
+    def map_chunks(self, function, *args):
+        """``function(chunk, *args)`` for each loaded chunk, on its worker, in chunk order.
+
+        A failure raises the error of the first failing chunk in chunk
+        order, whichever worker failed first.
         """
-        self.spec, self.layout = spec, layout
-        self.holders = self._actors(chunks)
-        terms = {}
-        for holder in self.holders:
-            for index, total, n_rows, n_val in holder.actor.weight_sums().result():
-                terms[index] = (total, n_rows, n_val)
-        self._terms = terms
+        futures = [
+            self.client.submit(function, future, *args, pure=False) for _, future in self._chunks
+        ]
+        wait(futures)
+        for future in futures:
+            if future.status == "error":
+                future.result()
+        return self.client.gather(futures)
+
+    def configure(self, spec, layout, terms):
+        """What the actors will be built with.
+
+        `terms` are ``{chunk index: (training weight sum, training rows,
+        held-out rows)}`` from the validation pass (:func:`split_summary`);
+        ``S``, the total training weight, is their sum in chunk order.
+        """
+        self.spec, self.layout, self._terms = spec, layout, dict(terms)
         order = sorted(terms)
         total = 0.0
         for index in order:
             total += terms[index][0]
+        self.sum_weights = total
         self.n_train = sum(terms[i][1] for i in order)
         self.n_val = sum(terms[i][2] for i in order)
-        self.sum_weights = total
-        if self.n_train == 0:
-            raise ValueError("early_stopping needs at least 2 samples to hold some out.")
-        if not total > 0:
-            raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
-        for future in [h.actor.set_sum_weights(total) for h in self.holders]:
-            future.result()
+
+    def build(self):
+        """One actor per worker for the loaded chunks that worker holds.
+
+        The actors normalize by ``S`` as they are built; the loaded chunks
+        are released (the actors hold what they need), so an executor is
+        built once. On any failure the actors built so far are released.
+        """
+        chunks, self._chunks = self._chunks, None
+        if chunks is None:
+            raise RuntimeError(
+                "This DaskExecutor was built already; its chunks are in its actors."
+            )
+        try:
+            self.holders = self._actors(chunks, self.sum_weights)
+        except BaseException:
+            self.close()
+            raise
+
+    def validation_score(self, theta):
+        """Accuracy of theta on the held-out rows (they stay on the workers).
+
+        Weighted by the held-out rows' sample weights times the class
+        weights, as in memory: the chunks' weighted correct sums and weight
+        sums, each added in chunk order.
+        """
+        if not self.holders:
+            raise RuntimeError("The validation score needs the built (open) cluster objective.")
+        terms = self.terms("validation_terms", np.asarray(theta, dtype=np.float64))
+        right = total = 0.0
+        for index in sorted(terms):
+            right += terms[index][0]
+            total += terms[index][1]
+        if not total > 0:  # what accuracy_score raises in memory
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        return right / total
 
     def _placement(self, chunks):
         """``{worker: [(index, future)]}``: where each chunk's actor will be.
@@ -754,11 +980,6 @@ class ClusterObjective:
         self.n_hessp += 1
         return product
 
-    def validation_score(self, theta):
-        """Accuracy of theta on the held-out rows (kept on the workers)."""
-        counts = self.executor.terms("n_correct", np.asarray(theta, dtype=np.float64))
-        return sum(c for (c,) in counts.values()) / self.n_val
-
     def stats(self):
         """Per worker: resident bytes of X, chunks read from source."""
         return self.executor.stats()
@@ -808,19 +1029,43 @@ def _streams(client, X):
     return bool(memory) and X.nbytes > STREAM_MEMORY_SHARE * memory
 
 
-def _class_weights(class_weight, classes, counts):
-    """One weight per class, as compute_sample_weight would give on the full y."""
+def _balanced(classes, counts, weights):
+    """'balanced' weights ``S / (n_present * S_c)`` of the classes present; 1 for the absent."""
+    out = np.ones(len(classes))
+    present = counts > 0
+    # compute_class_weight on the labels, each once, weighted by their
+    # training rows' weight sums: the in-memory formula on the training y.
+    out[present] = compute_class_weight(
+        "balanced", classes=classes[present], y=classes[present], sample_weight=weights[present]
+    )
+    return out
+
+
+def class_weights(class_weight, classes, counts=None, weights=None):
+    """The fit's class weights from its training rows' class counts and weight sums.
+
+    As ``_class_sample_weight`` in memory: one weight per class; for
+    multilabel targets (`counts` of shape (n_labels, 2)) one per label and
+    value, 'balanced' only (a dict raises scikit-learn's error, as in memory).
+    """
     if class_weight is None:
         return None
+    if counts is not None and counts.ndim == 2:
+        if class_weight != "balanced":
+            compute_sample_weight(class_weight, np.zeros((1, len(counts))))  # raises
+        values = np.array([0, 1])
+        return np.array([_balanced(values, c, w) for c, w in zip(counts, weights)])
     if class_weight == "balanced":
-        # compute_class_weight on the labels with their weight sums as
-        # weights: the same formula as on the full y with its sample weights.
-        weights = compute_class_weight(
-            "balanced", classes=classes, y=classes, sample_weight=counts
-        )
-    else:
-        weights = compute_class_weight(class_weight, classes=classes, y=classes)
-    return np.asarray(weights, dtype=np.float64)
+        return _balanced(classes, counts, weights)
+    return np.asarray(compute_class_weight(class_weight, classes=classes, y=classes), np.float64)
+
+
+def _total(summaries, key):
+    """The chunks' `key` added in chunk order."""
+    total = 0
+    for summary in summaries:
+        total = total + summary[key]
+    return total
 
 
 def cluster_training_problem(
@@ -847,7 +1092,10 @@ def cluster_training_problem(
     Returns
     -------
     fields : dict
-        The training problem's fields (objective, theta0, layout, ...).
+        The training problem's fields (build_objective, theta0, layout, ...).
+        The data are validated, the early-stopping split planned and the
+        class weights and ``S`` computed (every data error raised) here;
+        the actors are built by ``build_objective``.
     """
     client = _client()
     X = as_row_chunked(X) if not hasattr(X, "columns") else X
@@ -889,45 +1137,41 @@ def cluster_training_problem(
 
     rng = check_random_state(estimator.random_state)
     seed = int(rng.randint(np.iinfo(np.int32).max)) if estimator.early_stopping else 0
-    # One pass: each chunk validated on its worker as it loads, and summarized.
-    executor = DaskExecutor(client, loads, sources, {i: int(row_chunks[i]) for i in chunk_ids})
-    chunks = executor.load(chunk_ids)
-    summaries = client.map(summarize, [future for _, future in chunks], pure=False)
-    wait(summaries)
-    for future in summaries:  # the first bad chunk in chunk order, whichever failed first
-        if future.status == "error":
-            future.result()
-    summaries = client.gather(summaries)
+    sizes = {i: int(row_chunks[i]) for i in chunk_ids}
+    executor = DaskExecutor(client, loads, sources, sizes)
+    # The validation pass: each chunk validated on its worker as it loads,
+    # and summarized; every data error is raised here, before the fit
+    # starts its callbacks and before any actor exists.
+    executor.load_chunks(chunk_ids)
+    summaries = executor.map_chunks(summarize)
 
     kinds = {s["kind"] for s in summaries}
     multilabel = kinds == {"multilabel-indicator"}
+    class_counts = None
     if multilabel:
         # What LabelBinarizer fitted on the whole indicator matrix holds.
         width = summaries[0]["width"]
         binarizer = LabelBinarizer().fit(np.eye(max(width, 2), width, dtype=int))
-        classes, counts = binarizer.classes_, None
-        if estimator.class_weight is not None:
-            raise ValueError(
-                "class_weight with multilabel targets is not supported on a Dask "
-                "cluster; compute the data into memory, or pass sample_weight."
-            )
+        classes = binarizer.classes_
     elif kinds - {"labels"}:
         raise ValueError(
             f"Targets must be 1-D labels or a binary indicator matrix; got {sorted(kinds)}."
         )
     else:
         classes = np.unique(np.concatenate([s["labels"] for s in summaries]))
-        counts = np.zeros(len(classes))
-        for s in summaries:
-            counts[np.searchsorted(classes, s["labels"])] += s["counts"]
         binarizer = LabelBinarizer().fit(classes)
+        class_counts = {}
+        for i, s in zip(chunk_ids, summaries):
+            class_counts[i] = np.zeros(len(classes), dtype=np.int64)
+            class_counts[i][np.searchsorted(classes, s["labels"])] = s["counts"]
     check_fit_targets(binarizer, estimator.out_activation)
+    if w_da is not None:
+        check_weight_sum(_total(summaries, "weight"))
+    plan = None
+    if estimator.early_stopping:
+        plan = held_out_plan(estimator.validation_fraction, seed, sizes, class_counts)
     n_outputs = len(classes) if multilabel or len(classes) > 2 else 1
     layout = Layout((X.shape[1], *hidden, n_outputs))
-    if warm_start:
-        theta0 = warm_start_theta(estimator, binarizer.classes_, layout.layer_sizes)
-    else:
-        theta0 = layout.init(rng, estimator.init_epsilon)
     out_activation = "logistic" if n_outputs == 1 or multilabel else estimator.out_activation
     spec = Spec(
         layer_sizes=layout.layer_sizes,
@@ -935,23 +1179,39 @@ def cluster_training_problem(
         out_activation=out_activation,
         dtype=dtype,
         binarizer=binarizer,
-        class_weight=_class_weights(estimator.class_weight, classes, counts),
+        class_weight=None,
         curvature=curvature,
-        validation_fraction=estimator.validation_fraction if estimator.early_stopping else None,
+        held_out=plan,
         validation_seed=seed,
-        n_samples=n_samples,
     )
-    try:
-        executor.build(chunks, spec, layout)
-        if estimator.early_stopping and executor.n_val == 0:
-            raise ValueError("early_stopping needs at least 2 samples to hold some out.")
-    except BaseException:
-        executor.close()
-        raise
-    del chunks
-    objective = ClusterObjective(executor, estimator.alpha)
+    # The split's pass: the training rows' weights and class sums; the
+    # class weights are fitted on them (as in memory), then S.
+    splits = executor.map_chunks(split_summary, spec)
+    if plan is not None:
+        check_weight_sum(_total(splits, "raw"))
+        if w_da is not None:
+            check_weight_sum(_total(splits, "raw_val"), "validation")
+    if estimator.class_weight is not None:
+        spec.class_weight = class_weights(
+            estimator.class_weight, classes, _total(splits, "counts"), _total(splits, "weights")
+        )
+        splits = executor.map_chunks(split_summary, spec)
+    executor.configure(spec, layout, {i: s["terms"] for i, s in zip(chunk_ids, splits)})
+    if estimator.class_weight is not None:
+        check_weight_sum(executor.sum_weights, "class_weight")
+    if warm_start:
+        theta0 = warm_start_theta(estimator, binarizer.classes_, layout.layer_sizes)
+    else:
+        theta0 = layout.init(rng, estimator.init_epsilon)
+
+    def build_objective():
+        # Called right before the `with` that closes it: the actors exist
+        # only from here (build releases them if it fails).
+        executor.build()
+        return ClusterObjective(executor, estimator.alpha)
+
     return {
-        "objective": objective,
+        "build_objective": build_objective,
         "theta0": theta0,
         "layout": layout,
         "binarizer": binarizer,
@@ -960,7 +1220,7 @@ def cluster_training_problem(
         "y": y_da,
         "sample_weight": w_da,
         "validation": None,
-        "validation_score": objective.validation_score if estimator.early_stopping else None,
+        "validation_score": executor.validation_score if estimator.early_stopping else None,
     }
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import dask
 import dask.array as da
@@ -19,6 +20,8 @@ from _callbacks import StopAfter
 from dask.distributed import Client, LocalCluster
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -34,6 +37,7 @@ from skmlp._dask import (
     DaskExecutor,
     aligned_copy,
 )
+from skmlp._network import forward_logits
 from skmlp._rows import canonical_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -210,6 +214,13 @@ def test_multilabel_targets(client, data):
     assert_same_coefs(remote, local)
     assert_array_equal(remote.predict(Xd).compute(), local.predict(X))
     assert remote.score(Xd, Y) == local.score(X, Y)
+    # 'balanced' per label, multiplied over the labels, as in memory.
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(Y))
+    params = {"max_iter": 20, "class_weight": "balanced"}
+    local = small(batch_size=CHUNK, **params).fit(X, Y, sample_weight=weights)
+    Yd = da.from_array(Y, chunks=(CHUNK, 3))
+    remote = small(**params).fit(Xd, Yd, sample_weight=da.from_array(weights, CHUNK))
+    assert_same_coefs(remote, local, rtol=1e-10)
     with pytest.raises(ValueError, match="Multilabel targets need out_activation='logistic'"):
         small(out_activation="softmax").fit(Xd, Y)
 
@@ -303,6 +314,165 @@ def test_early_stopping_on_the_workers(client, data):
     assert first.best_validation_score_ == max(first.validation_scores_) > 0.6
     other_seed = small(**{**params, "random_state": 1}).fit(Xd, yd)
     assert other_seed.validation_scores_ != first.validation_scores_
+
+
+def held_out_rows(objective):
+    """The rows (of the whole data) the cluster objective's actors hold out."""
+    rows = [
+        index * CHUNK + positions
+        for holder in objective.executor.holders
+        for index, positions in holder.actor.held_out_rows().result()
+    ]
+    return np.sort(np.concatenate(rows))
+
+
+def balanced_by_hand(y, w):
+    """'balanced' class weights of each row, fitted on (y, w): S / (n_classes * S_c),
+    per label and multiplied over the labels for an indicator matrix."""
+    out = np.ones(len(y))
+    for column in np.reshape(y, (len(y), -1)).T:
+        classes = np.unique(column)
+        sums = np.array([w[column == c].sum() for c in classes])
+        out *= (sums.sum() / (len(classes) * sums))[np.searchsorted(classes, column)]
+    return out
+
+
+def test_stratified_split_holds_out_what_train_test_split_would(client, data):
+    """Per class the counts of scikit-learn's stratified split, whatever the placement."""
+    X, y = data
+    y = y.copy()
+    y[[5, 150, 420, 590]] = 3  # a rare class
+    Xd, yd = on_cluster(X, y)
+    problem = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
+    with problem.objective as objective:
+        rows = held_out_rows(objective)
+        seed = objective.executor.spec.validation_seed
+    _, y_val = train_test_split(
+        y, test_size=60, stratify=y, random_state=np.random.RandomState(seed)
+    )
+    local = small(early_stopping=True)._training_problem(X, y)
+    assert len(rows) == len(local.validation[1]) == 60
+    assert_array_equal(np.bincount(y[rows], minlength=4), np.bincount(y_val, minlength=4))
+    with dask.config.set({WORKERS_CONFIG: workers(client)[:1]}):
+        again = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
+        with again.objective as objective:
+            assert_array_equal(held_out_rows(objective), rows)
+    # Multilabel: unstratified, as many rows as in memory.
+    Y = np.column_stack([y == 0, y == 1]).astype(int)
+    problem = small(early_stopping=True)._cluster_training_problem(Xd, Y, None)
+    with problem.objective as objective:
+        assert len(held_out_rows(objective)) == 60
+        assert objective.n_val == 60
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_early_stopping_class_weights_and_score_from_the_training_rows(client, data, multilabel):
+    """'balanced' from the training rows with their weights, as in memory; the
+    validation accuracy weighted by sample and class weights."""
+    X, y = data
+    if multilabel:
+        X, y = in_canonical_order(X, np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int))
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
+    clf = small(early_stopping=True, class_weight="balanced")
+    Xd = on_cluster(X)
+    yd = da.from_array(y, chunks=(CHUNK, *y.shape[1:]))
+    problem = clf._cluster_training_problem(Xd, yd, da.from_array(weights, CHUNK))
+    theta = problem.theta0
+    with problem.objective as objective:
+        val = held_out_rows(objective)
+        train = np.setdiff1d(np.arange(len(X)), val)
+        loss, grad = objective.loss_and_grad(theta)
+        score = problem.validation_score(theta)
+    # The in-memory objective of the same training rows (no split of its own).
+    local = small(class_weight="balanced", batch_size=CHUNK)._training_problem(
+        X[train], y[train], weights[train]
+    )
+    with local.objective as lo:
+        loss_ref, grad_ref = lo.loss_and_grad(theta)
+    assert_allclose(loss, loss_ref, rtol=1e-12)
+    assert_allclose(grad, grad_ref, rtol=1e-12, atol=1e-12 * np.abs(grad_ref).max())
+    # The held-out rows weighted by their sample weights times the class
+    # weights fitted on the training rows.
+    by_hand = balanced_by_hand(y[train], weights[train])
+    column_weights = np.ones(len(X))
+    for column in np.reshape(y, (len(y), -1)).T:
+        classes = np.unique(column[train])
+        sums = np.array([weights[train][column[train] == c].sum() for c in classes])
+        column_weights *= (sums.sum() / (len(classes) * sums))[np.searchsorted(classes, column)]
+    assert_allclose(column_weights[train], by_hand, rtol=1e-13)
+    logits = forward_logits(problem.layout, theta, X[val], "logistic")
+    y_pred = problem.binarizer.inverse_transform(logits, threshold=0.0)
+    expected = accuracy_score(y[val], y_pred, sample_weight=weights[val] * column_weights[val])
+    assert_allclose(score, expected, rtol=1e-12)
+    unweighted = accuracy_score(y[val], y_pred)
+    assert abs(score - unweighted) > 1e-6  # the weights matter here
+
+
+def test_early_stopping_errors_as_in_memory(client, data):
+    X, y = data
+    Xd, yd = on_cluster(X, y)
+    problem = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
+    with problem.objective as objective:
+        val = held_out_rows(objective)
+    # The held-out rows are the same whatever the weights.
+    weights = np.ones(len(y))
+    weights[val] = 0.0
+    clf = small(early_stopping=True)
+    with pytest.raises(ValueError, match="validation samples of positive weight"):
+        clf.fit(Xd, yd, sample_weight=da.from_array(weights, CHUNK))
+    assert not hasattr(clf, "n_features_in_")
+    with pytest.raises(ValueError, match="sample_weight must not be all zero"):
+        clf.fit(Xd, yd, sample_weight=da.from_array(1.0 - weights, CHUNK))
+    zero = {0: 0.0, 1: 0.0, 2: 0.0}
+    for fit_X, fit_y in ((X, y), (Xd, yd)):
+        with pytest.raises(ValueError, match="class_weight gives every sample zero weight"):
+            small(class_weight=zero).fit(fit_X, fit_y)
+    # Two rows: one held out, as in memory.
+    two = small(early_stopping=True, max_iter=3).fit(*on_cluster(X[:2], np.array([0, 1]), 1))
+    assert len(two.validation_scores_) == two.n_iter_ > 0
+    Y = np.column_stack([y == 0, y == 1]).astype(int)
+    for fit_X in (X, Xd):
+        with pytest.raises(ValueError, match="For multi-output, class_weight should be"):
+            small(class_weight={0: 1.0, 1: 2.0}).fit(fit_X, Y)
+
+
+def test_validation_score_of_a_fit_without_iterations(client, data):
+    """Stopped before the first iteration: the score of what is returned."""
+    X, y = data
+    Xd, yd = on_cluster(X, y)
+    clf = small(early_stopping=True, tol=1e3).fit(Xd, yd)
+    assert clf.n_iter_ == 0 and clf.validation_scores_ == []
+    problem = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
+    with problem.objective:
+        expected = problem.validation_score(problem.theta0)
+    assert clf.best_validation_score_ == expected > 0
+
+
+class _FailsToBegin(StopAfter):
+    def on_fit_task_begin(self, estimator, context):
+        raise RuntimeError("setup failed")
+
+
+def _n_actors(client):
+    def count(dask_worker):
+        return sum(isinstance(a, ChunkWorker) for a in dask_worker.state.actors.values())
+
+    return sum(client.run(count).values())
+
+
+def test_failing_callback_setup_leaves_no_actors(client, data):
+    X, y = data
+    Xd, yd = on_cluster(X, y)
+    for _ in range(100):  # the earlier fits' actors are released asynchronously
+        if _n_actors(client) == 0:
+            break
+        time.sleep(0.05)
+    assert _n_actors(client) == 0
+    clf = small(max_iter=5).set_callbacks(_FailsToBegin(1))
+    with pytest.raises(RuntimeError, match="setup failed"):
+        clf.fit(Xd, yd)
+    assert _n_actors(client) == 0
+    assert not hasattr(clf, "n_features_in_") and not hasattr(clf, "coefs_")
 
 
 def test_verbose_callbacks_and_warm_start(client, data, capsys):
