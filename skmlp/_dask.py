@@ -246,8 +246,7 @@ def summarize(chunk):
     1-D labels ``"labels"`` with their row ``"counts"``; for an indicator
     matrix its ``"width"``.
     """
-    weight = float(chunk.n_rows if chunk.sample_weight is None else chunk.sample_weight.sum())
-    summary = {"n_rows": chunk.n_rows, "weight": weight}
+    summary = {"n_rows": chunk.n_rows, "weight": _weight_sum(chunk.sample_weight, chunk.n_rows)}
     if chunk.y.ndim == 2:
         return {**summary, "kind": type_of_target(chunk.y), "width": chunk.y.shape[1]}
     labels, counts = np.unique(chunk.y, return_counts=True)
@@ -1185,8 +1184,12 @@ def cluster_training_problem(
         validation_seed=seed,
     )
     # The split's pass: the training rows' weights and class sums; the
-    # class weights are fitted on them (as in memory), then S.
-    splits = executor.map_chunks(split_summary, spec)
+    # class weights are fitted on them (as in memory), then S. Without a
+    # split or class weights the summaries' sums are the actors' already.
+    if plan is None and estimator.class_weight is None:
+        splits = [{"terms": (s["weight"], s["n_rows"], 0)} for s in summaries]
+    else:
+        splits = executor.map_chunks(split_summary, spec)
     if plan is not None:
         check_weight_sum(_total(splits, "raw"))
         if w_da is not None:
