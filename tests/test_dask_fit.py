@@ -434,6 +434,9 @@ def test_early_stopping_errors_as_in_memory(client, data):
     for fit_X in (X, Xd):
         with pytest.raises(ValueError, match="For multi-output, class_weight should be"):
             small(class_weight={0: 1.0, 1: 2.0}).fit(fit_X, Y)
+    for fit_X in (X[:1], on_cluster(X[:1])):
+        with pytest.raises(ValueError, match="needs at least 2 samples to hold some out"):
+            small(early_stopping=True).fit(fit_X, Y[:1])
 
 
 def test_validation_score_of_a_fit_without_iterations(client, data):
