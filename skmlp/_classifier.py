@@ -103,6 +103,10 @@ def _user_stacklevel():
 def _roughly_standardized(X):
     """Whether the columns look standardized: |mean| <= 1 and std within
     [1/4, 4] (constant columns aside), from at most 1000 evenly spaced rows."""
+    rows = np.linspace(0, X.shape[0] - 1, min(X.shape[0], 1000)).astype(int)
+    if _is_dask_collection(X):  # the sample of the rows on the cluster
+        X = X[rows].compute()
+        rows = np.arange(X.shape[0])
     # Values near the float maximum overflow here: not standardized then.
     with np.errstate(over="ignore", invalid="ignore"):
         if sp.issparse(X):
@@ -110,7 +114,6 @@ def _roughly_standardized(X):
             mean, var = mean_variance_axis(X, axis=0)
             lo, hi = X.min(axis=0).toarray().ravel(), X.max(axis=0).toarray().ravel()
         else:
-            rows = np.linspace(0, X.shape[0] - 1, min(X.shape[0], 1000)).astype(int)
             sample = np.asarray(X[rows], dtype=np.float64)
             mean, var = sample.mean(axis=0), sample.var(axis=0)
             lo, hi = sample.min(axis=0), sample.max(axis=0)

@@ -5,7 +5,9 @@ one map-reduce over the rows. Here the rows stay on the workers of a
 ``dask.distributed`` cluster and only parameter-sized vectors travel:
 
 * **Input.** X is a dask array (chunked by rows; its columns are rechunked
-  into one block) or a dask DataFrame; y and sample_weight (dask or numpy)
+  into one block; its chunks numpy arrays or scipy CSR/CSC matrices, which
+  are held as canonical CSR, as in memory) or a dask DataFrame; y and
+  sample_weight (dask or numpy)
   are aligned to X's row chunks. One distributed pass validates every chunk
   on its worker with scikit-learn's own checks (finite numeric values,
   labels, weights; an error names the chunk) and returns the chunk's label
@@ -71,6 +73,7 @@ from dataclasses import dataclass
 import dask
 import dask.array as da
 import numpy as np
+import scipy.sparse as sp
 from dask.distributed import futures_of, get_client, wait
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelBinarizer
@@ -90,10 +93,12 @@ from ._layout import Layout
 from ._losses import get_loss
 from ._network import Gradient, Network, forward_logits
 from ._objective import L2Penalty
+from ._rows import data_bytes
 from ._validation import check_fit_targets, check_weight_sum, validation_size, warm_start_theta
 from .exceptions import WorkerLostError
 
 DTYPES = (np.float64, np.float32)
+ACCEPT_SPARSE = ("csr", "csc")  # chunks of scipy sparse matrices, as in memory
 # Where the actors keep X: "auto", "memory" or "stream" (see the module docstring).
 DATA_CONFIG = "skmlp.dask.data"
 # The workers to place the chunks on, in turn (default: where the scheduler
@@ -195,7 +200,13 @@ BLOCK_OFFSET = 16
 
 
 def aligned_copy(X):
-    """X itself if C-contiguous at BLOCK_OFFSET past a 64-byte boundary, else such a copy."""
+    """X itself if C-contiguous at BLOCK_OFFSET past a 64-byte boundary, else such a copy.
+
+    Sparse X is returned as it is: scipy's products with it are plain loops
+    over the stored entries, whose rounding does not depend on addresses.
+    """
+    if sp.issparse(X):
+        return X
     if X.flags.c_contiguous and X.ctypes.data % ALIGNMENT == BLOCK_OFFSET:
         return X
     buffer = np.empty(X.nbytes + ALIGNMENT, np.uint8)
@@ -217,6 +228,27 @@ class Chunk:
     sample_weight: np.ndarray | None
 
 
+def canonical_csr(X):
+    """A sparse chunk as the in-memory fit holds its rows (see :mod:`skmlp._rows`).
+
+    CSR with sorted indices, duplicates summed and no stored zeros: the
+    products then add the same entries in the same order as in memory. X
+    itself when it is such a CSR matrix already (a persisted chunk is not
+    copied), else a canonical copy; X is never modified.
+    """
+    if not (X.format == "csr" and X.has_canonical_format and np.all(X.data)):
+        X = sp.csr_matrix(X, copy=True)
+        X.sum_duplicates()
+        X.eliminate_zeros()  # also the -0.0 entries
+    return sp.csr_matrix(X, copy=False)  # a csr_array's data, as a csr_matrix
+
+
+def working_block(X, dtype):
+    """A validated chunk of X as the actors keep it: working dtype, canonical CSR or aligned."""
+    X = X.astype(dtype, copy=False)
+    return canonical_csr(X) if sp.issparse(X) else aligned_copy(X)
+
+
 def check_chunk(X, y, sample_weight, index, start, dtype, keep_X):
     """Validate one chunk as the in-memory fit validates the whole data."""
     stop = start + X.shape[0]
@@ -224,7 +256,9 @@ def check_chunk(X, y, sample_weight, index, start, dtype, keep_X):
         # As in memory: the finiteness check's sum may overflow near the
         # float maximum (the values are still checked element-wise).
         with np.errstate(over="ignore", invalid="ignore"):
-            X = check_array(X, dtype=DTYPES, ensure_min_samples=0, input_name="X")
+            X = check_array(
+                X, accept_sparse=ACCEPT_SPARSE, dtype=DTYPES, ensure_min_samples=0, input_name="X"
+            )
             y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
@@ -235,7 +269,7 @@ def check_chunk(X, y, sample_weight, index, start, dtype, keep_X):
             )
     except (ValueError, TypeError) as error:
         raise _in_chunk(error, index, start, stop) from error
-    X = aligned_copy(X.astype(dtype, copy=False)) if keep_X else None
+    X = working_block(X, dtype) if keep_X else None
     return Chunk(index, start, len(y), X, y, sample_weight)
 
 
@@ -261,8 +295,10 @@ class Source:
 
     def read(self, dtype):
         with np.errstate(over="ignore", invalid="ignore"):
-            X = check_array(self.block.compute(scheduler="sync"), dtype=DTYPES)
-        return aligned_copy(X.astype(dtype, copy=False))
+            X = check_array(
+                self.block.compute(scheduler="sync"), accept_sparse=ACCEPT_SPARSE, dtype=DTYPES
+            )
+        return working_block(X, dtype)
 
 
 # ---------------------------------------------------------- worker side
@@ -281,6 +317,7 @@ class Spec:
     # per label and value (n_labels, 2); None without class weights.
     class_weight: np.ndarray | None
     curvature: str | None
+    sparse: bool  # whether X's chunks are scipy sparse matrices
     # Chunk index -> the rows it holds out for early stopping: a count, or
     # one count per class (a stratified split); None without early stopping.
     held_out: dict | None
@@ -505,7 +542,7 @@ class ChunkWorker:
             for chunk in sorted(chunks, key=lambda chunk: chunk.index)
         ]
         max_rows = max([p.n_rows for p in self.parts] + [1])
-        self.workspace = self.network.workspace(max_rows)
+        self.workspace = self.network.workspace(max_rows, dense=not spec.sparse)
         self.out = self.network.gradient()
         self.streamed = any(p.source is not None for p in self.parts)
         self._stored = False  # whether the stores hold the pass at network.theta
@@ -622,10 +659,7 @@ class ChunkWorker:
 
     def stats(self):
         """Resident bytes of X on this worker and chunks read from source."""
-        resident = sum(
-            (0 if p.X is None else p.X.nbytes) + (0 if p.X_val is None else p.X_val.nbytes)
-            for p in self.parts
-        )
+        resident = sum(data_bytes(X) for p in self.parts for X in (p.X, p.X_val) if X is not None)
         return {"resident_X_bytes": resident, "n_reads": self.n_reads, "chunks": len(self.parts)}
 
 
@@ -998,6 +1032,11 @@ class ClusterObjective:
 # ------------------------------------------------------------- fitting
 
 
+def _sparse(X):
+    """Whether the dask array X has scipy sparse chunks."""
+    return sp.issparse(getattr(X, "_meta", None))
+
+
 def _client():
     try:
         return get_client()
@@ -1021,7 +1060,9 @@ def _streams(client, X):
         )
     if mode != "auto":
         return mode == "stream"
-    if persisted:
+    if persisted or _sparse(X):
+        # (A sparse X's size is not known before its chunks are computed;
+        # dask's nbytes is that of the dense array.)
         return False
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
     memory = sum(w.get("memory_limit") or 0 for w in workers)
@@ -1180,6 +1221,7 @@ def cluster_training_problem(
         binarizer=binarizer,
         class_weight=None,
         curvature=curvature,
+        sparse=_sparse(X),
         held_out=plan,
         validation_seed=seed,
     )

@@ -16,6 +16,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from _callbacks import StopAfter
 from dask.distributed import Client, LocalCluster
 from numpy.testing import assert_allclose, assert_array_equal
@@ -36,9 +37,10 @@ from skmlp._dask import (
     ChunkWorker,
     DaskExecutor,
     aligned_copy,
+    canonical_csr,
 )
 from skmlp._network import forward_logits
-from skmlp._rows import canonical_rows
+from skmlp._rows import canonical_rows, data_bytes
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -151,6 +153,82 @@ def test_float32_chunks(client, data):
     local = small(max_iter=30, batch_size=CHUNK).fit(X32, y)
     remote = small(max_iter=30).fit(*on_cluster(X32, y))
     assert_same_coefs(remote, local, rtol=1e-10)
+
+
+def _sparse_data(data):
+    """The data with 70% of X's entries zero, as CSR, in canonical order."""
+    X, y = data
+    X = np.where(np.random.default_rng(3).random(X.shape) < 0.7, 0.0, X)
+    X, y = in_canonical_order(X, y)
+    return sp.csr_matrix(X), y
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_sparse_chunks_equal_the_in_memory_sparse_fit(client, data, solver):
+    X, y = _sparse_data(data)
+    local = small(solver=solver, max_iter=20, batch_size=CHUNK).fit(X, y)
+    Xd = da.from_array(X, chunks=(CHUNK, X.shape[1]), asarray=False)
+    remote = small(solver=solver, max_iter=20).fit(Xd, da.from_array(y, CHUNK))
+    assert_same_coefs(remote, local, rtol=1e-10)
+    # CSC chunks with duplicate and explicit zero entries: the same rows.
+    messy = []
+    for i in range(0, X.shape[0], CHUNK):
+        block = X[i : i + CHUNK].tocoo()
+        rows = np.concatenate([block.row, block.row[:5], [0]])
+        cols = np.concatenate([block.col, block.col[:5], [1]])
+        vals = np.concatenate([block.data, np.zeros(5), [0.0]])
+        vals[:5] *= 0.5  # half here, half in the duplicate
+        vals[len(block.data) : len(block.data) + 5] = block.data[:5] * 0.5
+        messy.append(sp.csc_matrix((vals, (rows, cols)), shape=block.shape))
+    Xm = da.concatenate([da.from_array(b, chunks=b.shape, asarray=False) for b in messy], axis=0)
+    same = small(solver=solver, max_iter=20).fit(Xm, da.from_array(y, CHUNK))
+    assert_same_coefs(same, local, rtol=1e-10)
+
+
+def test_canonical_csr_copies_only_what_it_must():
+    X = sp.csr_matrix(np.array([[0.0, 2.0, 0.0], [1.0, 0.0, 3.0]]))
+    assert np.shares_memory(canonical_csr(X).data, X.data)  # used in place, not copied
+    messy = sp.csr_matrix(
+        (np.array([1.0, 0.5, 0.5, -0.0]), np.array([2, 0, 0, 1]), np.array([0, 3, 4])),
+        shape=(2, 3),
+    )
+    data = messy.data.copy()
+    out = canonical_csr(messy)
+    assert_array_equal(messy.data, data)  # the given chunk is never modified
+    assert out.has_canonical_format and np.all(out.data)
+    assert_array_equal(out.indices, [0, 2])  # sorted, the duplicate summed, -0.0 dropped
+    assert_array_equal(out.data, [1.0, 1.0])
+    assert_array_equal(out.indptr, [0, 2, 2])
+    assert_array_equal(out.toarray(), messy.toarray())
+    csc = canonical_csr(X.tocsc())
+    assert csc.format == "csr" and isinstance(csc, sp.csr_matrix)
+    assert_array_equal(csc.toarray(), X.toarray())
+
+
+def test_sparse_chunks_in_place_streamed_and_predicted(client, data, monkeypatch):
+    X, y = _sparse_data(data)
+    Xd = da.from_array(X, chunks=(CHUNK, X.shape[1]), asarray=False)
+    yd = da.from_array(y, CHUNK)
+    clf = small(max_iter=20).fit(Xd.persist(), yd)
+    with dask.config.set({DATA_CONFIG: "stream"}):
+        streamed = small(max_iter=20).fit(Xd, yd)
+    assert_same_coefs(streamed, clf)
+    problem = small()._cluster_training_problem(Xd.persist(), yd, None)
+    with problem.objective as objective:
+        stats = objective.stats()
+    nbytes = sum(data_bytes(X[i : i + CHUNK]) for i in range(0, X.shape[0], CHUNK))
+    assert sum(s["resident_X_bytes"] for s in stats.values()) == nbytes
+    # "auto" keeps sparse chunks in memory: dask's size of X is the dense one.
+    monkeypatch.setattr(skmlp._dask, "STREAM_MEMORY_SHARE", 0.0)
+    problem = small()._cluster_training_problem(Xd, yd, None)
+    with problem.objective as objective:
+        stats = objective.stats()
+    assert sum(s["resident_X_bytes"] for s in stats.values()) == nbytes
+    for method in ("predict", "predict_proba", "decision_function"):
+        lazy = getattr(clf, method)(Xd)
+        assert isinstance(lazy, da.Array)
+        assert_array_equal(lazy.compute(), getattr(clf, method)(X))
+    assert clf.score(Xd, yd) == clf.score(X, y)
 
 
 def test_independent_of_workers_and_placement(client, data):
