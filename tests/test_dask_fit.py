@@ -147,6 +147,24 @@ def test_cluster_objective_equals_in_memory_objective(client, data):
         assert_allclose(product, product_ref, rtol=1e-12, atol=1e-12 * np.abs(product_ref).max())
 
 
+def test_rows_in_any_order_agree_per_evaluation(client, data):
+    """The in-memory fit sorts its rows, the cluster keeps them: J and dJ agree to 1e-12."""
+    X, y = data
+    order = np.random.default_rng(5).permutation(len(y))
+    X, y = X[order], y[order]
+    weights = np.random.default_rng(6).uniform(0.5, 2.0, len(y))
+    local = small(batch_size=CHUNK)._training_problem(X, y, weights)
+    Xd, yd = on_cluster(X, y)
+    remote = small()._cluster_training_problem(Xd, yd, da.from_array(weights, CHUNK))
+    theta = local.theta0
+    with local.objective as lo, remote.objective as ro:
+        for point in (theta, 3 * theta):
+            loss, grad = ro.loss_and_grad(point)
+            loss_ref, grad_ref = lo.loss_and_grad(point)
+            assert_allclose(loss, loss_ref, rtol=1e-12)
+            assert_allclose(grad, grad_ref, rtol=0, atol=1e-12 * np.abs(grad_ref).max())
+
+
 def test_float32_chunks(client, data):
     X, y = data
     X32, y = in_canonical_order(X.astype(np.float32), y)  # float32 bits order otherwise
