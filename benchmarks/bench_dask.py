@@ -31,22 +31,19 @@ memory with its default 2 threads, and Spark on ``local[2]``.
 
 The load average is printed with each table (the machine may be shared).
 
-Measured on 2 shared vCPUs (load average 0.4-1.8), 200,000 rows, 100
-iterations: overhead 3.65 ms median (27.8 ms with a graph per evaluation);
-float64 in memory 41.4 s, cluster 31.9 s (0.77x), Spark 110.0 s (3.45x the
-cluster); float32 in memory 9.3 s, cluster 21.6 s (2.32x: target 1.3x
-missed), Spark 5.10x the cluster. Where the float32 cluster time goes (200k
-rows, 8 chunks of 25,000): the kernel alone takes 20 ms per chunk, 80 ms
-per worker and evaluation; a raw call of both actors 95-110 ms; the
-objective's loss_and_grad inside a fit 152 ms median, and the client spends
-another ~55 ms per evaluation outside it (L-BFGS-B, the monitor), where an
-in-memory fit spends under 1 ms. The client process is slowed while the
-workers hold the CPUs; not resolved yet.
+Measured on the 2-vCPU Intel Xeon (AVX-512, OpenBLAS SkylakeX kernels; load
+average 0.7-1.4), 200,000 rows, 100 iterations, medians of 3 fits each:
+overhead 4.2 ms median (28.8 ms with a graph per evaluation); float64 in
+memory 18.6 s, cluster 20.6 s (1.11x), Spark 107.9 s (5.2x the cluster);
+float32 in memory 10.7 s, cluster 10.4 s (0.97x), Spark 10.4x the cluster.
+Until the cluster objective limited the client's BLAS to one thread, the
+float32 cluster fit took 2.3x the in-memory one: L-BFGS-B's vector products
+on the client woke OpenBLAS's threads, which spun on the cores the workers
+compute on (146 ms per evaluation instead of 97).
 """
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -55,6 +52,7 @@ import warnings
 import dask
 import dask.array as da
 import numpy as np
+from _machine import load, machine_description
 from dask.distributed import Client, LocalCluster, wait
 from sklearn.exceptions import ConvergenceWarning
 
@@ -62,10 +60,6 @@ from skmlp import BackpropMLPClassifier
 from skmlp._dask import DATA_CONFIG
 
 warnings.simplefilter("ignore", ConvergenceWarning)
-
-
-def load():
-    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def cluster():
@@ -310,10 +304,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.rows, args.iters, args.calls = 8000, 10, 100
-    print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"numpy {np.__version__}, dask {dask.__version__}; {load()}"
-    )
+    print("\n".join(machine_description(("dask", "distributed", "pyspark"))))
     with cluster() as local_cluster, Client(local_cluster) as client:
         overhead(client, args.calls)
         fit_times(client, args.rows, args.iters, not args.no_spark, args.repeats)

@@ -48,16 +48,13 @@ Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
 
 import argparse
 import os
-import platform
 import statistics
 import time
 import tracemalloc
 import warnings
 
 import numpy as np
-import scipy
-import sklearn
-import threadpoolctl
+from _machine import machine_description
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -76,34 +73,6 @@ TOL = 1e-12  # nobody stops before max_iter
 # ~0.1 s) and would take a core from whatever is timed next: each
 # measurement starts from an idle machine, whatever ran before it.
 SETTLE = 0.3
-
-
-def machine_description():
-    """Markdown lines: CPUs, CPU model, library versions, BLAS."""
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    lines = [
-        f"- CPUs: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}), {model}",
-        f"- Python {platform.python_version()}, numpy {np.__version__}, scipy "
-        f"{scipy.__version__}, scikit-learn {sklearn.__version__}, "
-        f"threadpoolctl {threadpoolctl.__version__}",
-    ]
-    for info in threadpoolctl.threadpool_info():
-        lines.append(
-            f"- {info['user_api']}: {info['internal_api']} {info.get('version')} "
-            f"({info.get('architecture', '-')}, {info['num_threads']} threads) "
-            f"{os.path.basename(info['filepath'])}"
-        )
-    env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_"))}
-    lines.append(f"- environment: {env or 'no OPENBLAS_*/OMP_*/MKL_* variables'}")
-    return lines
 
 
 def problems(quick):

@@ -42,7 +42,6 @@ numpy, scipy and threadpoolctl only.
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ import numpy as np
 import scipy
 import scipy.special
 import threadpoolctl
+from _machine import machine_description
 
 AVX2_ENV = {
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
@@ -66,24 +66,9 @@ DTYPES = (np.float64, np.float32)
 def describe():
     from numpy._core._multiarray_umath import __cpu_features__
 
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     dispatch = [k for k in ("X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR") if __cpu_features__[k]]
-    blas = [
-        f"{i['internal_api']} {i.get('version')} ({i.get('architecture')})"
-        for i in threadpoolctl.threadpool_info()
-        if i["user_api"] == "blas"
-    ]
-    print(f"- CPU: {model}; numpy dispatch targets enabled: {' '.join(dispatch)}")
-    print(f"- BLAS: {', '.join(blas)}; 1 thread")
-    print(
-        f"- Python {platform.python_version()}, numpy {np.__version__}, scipy "
-        f"{scipy.__version__}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
+    print("\n".join(machine_description()))
+    print(f"- numpy dispatch targets enabled: {' '.join(dispatch)}; BLAS timed on 1 thread")
 
 
 # ---------------------------------------------------------------- kernels

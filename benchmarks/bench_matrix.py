@@ -55,7 +55,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -64,11 +63,10 @@ import time
 import tracemalloc
 import warnings
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-import threadpoolctl
+from _machine import load, machine_description
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -128,57 +126,6 @@ QUICK_SHAPES = ("digits", "5000x400", "8000x300")
 
 
 # ------------------------------------------------------------------ machine
-
-
-def cpu_model_and_flags():
-    model, flags = "unknown", []
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name") and model == "unknown":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                break
-    vector = [f for f in flags if f.startswith(("avx", "fma", "amx"))]
-    return model, vector
-
-
-def package_version(name):
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def machine_description():
-    """Markdown lines: CPU model and vector extensions, BLAS, versions, load."""
-    model, vector = cpu_model_and_flags()
-    lines = [
-        f"- CPU: {model}; {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable)",
-        f"- vector extensions: {' '.join(vector) or 'none listed'}",
-    ]
-    for info in threadpoolctl.threadpool_info():
-        lines.append(
-            f"- {info['user_api']}: {info['internal_api']} {info.get('version')} "
-            f"(kernel {info.get('architecture', '-')}, {info['num_threads']} threads) "
-            f"{os.path.basename(info['filepath'])}"
-        )
-    packages = ["numpy", "scipy", "scikit-learn", "threadpoolctl", "torch", "jax", "jaxlib"]
-    lines.append(
-        f"- Python {platform.python_version()}, "
-        + ", ".join(f"{p} {package_version(p)}" for p in packages)
-        + f", skmlp {package_version('skmlp')} ({Path(sys.modules['skmlp'].__file__).parent})"
-    )
-    env = {
-        k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_", "XLA"))
-    }
-    lines.append(f"- environment: {env or 'no OPENBLAS_*/OMP_*/MKL_*/XLA_* variables'}")
-    lines.append(f"- load average: {load()}")
-    return lines
-
-
-def load():
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 _START = time.perf_counter()
@@ -798,7 +745,7 @@ def main():
     eval_repeats = 2 if args.quick else args.repeats
 
     print("## bench_matrix\n")
-    print("\n".join(machine_description()))
+    print("\n".join(machine_description(("torch", "jax", "jaxlib"))))
     if not args.predict_only:
         peers = start_peers(not args.no_peers)
         results = []

@@ -25,7 +25,6 @@ Only numpy, scipy, scikit-learn, threadpoolctl and the standard library.
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,50 +33,17 @@ import tracemalloc
 import warnings
 
 import numpy as np
-import scipy
-import sklearn
-import threadpoolctl
+from _machine import machine_description
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from skmlp import BackpropMLPClassifier
 
 N_FEATURES, N_HIDDEN, N_CLASSES = 400, 25, 10
-VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_fp16")
 MB = 1 << 20
 # Rest before each timed call: OpenBLAS's workers spin for a while after a
 # threaded product and would slow whatever follows it (as in bench_fit.py).
 SETTLE = 0.3
-
-
-def machine_description():
-    """Markdown lines: CPU model and vector extensions, versions, BLAS, load."""
-    model, flags = "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and model == "unknown":
-                    model = line.split(":", 1)[1].strip()
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    vector = [flag for flag in VECTOR_FLAGS if flag in flags]
-    lines = [
-        f"- CPUs: {os.cpu_count()} (usable: {len(os.sched_getaffinity(0))}), {model}",
-        f"- vector extensions: {' '.join(vector) or 'unknown'}",
-        f"- Python {platform.python_version()}, numpy {np.__version__}, scipy "
-        f"{scipy.__version__}, scikit-learn {sklearn.__version__}, "
-        f"threadpoolctl {threadpoolctl.__version__}",
-    ]
-    for info in threadpoolctl.threadpool_info():
-        lines.append(
-            f"- {info['user_api']}: {info['internal_api']} {info.get('version')} "
-            f"({info.get('architecture', '-')}, {info['num_threads']} threads)"
-        )
-    lines.append("- load average: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    return lines
 
 
 def models(dtype):

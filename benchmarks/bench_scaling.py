@@ -28,6 +28,7 @@ import textwrap
 import time
 
 import numpy as np
+from _machine import machine_description
 
 from skmlp._layout import Layout
 from skmlp._objective import Objective
@@ -151,10 +152,8 @@ def main():
     sizes = SIZES[:3] if args.quick else SIZES
     repeats = 3 if args.quick else args.repeats
     print("## bench_scaling\n")
-    print(
-        f"{os.cpu_count()} CPUs; automatic batch_size and threads; 1-minute load "
-        f"average {os.getloadavg()[0]:.2f} at the start.\n"
-    )
+    print("\n".join(machine_description()))
+    print("- automatic batch_size and threads\n")
     scaling_table(repeats, sizes)
     print(f"\n1-minute load average {os.getloadavg()[0]:.2f} at the end of the table.")
     memory_of_big_fit(50_000 if args.quick else 200_000, N_FEATURES, 4096)

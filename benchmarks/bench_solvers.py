@@ -18,12 +18,12 @@ inside a Newton iteration. Only numpy, scipy, scikit-learn, threadpoolctl.
 """
 
 import argparse
-import os
 import statistics
 import time
 import warnings
 
 import numpy as np
+from _machine import machine_description
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
@@ -120,7 +120,8 @@ def main():
     parser.add_argument("--budget", type=float, default=10.0, help="seconds per fit")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    print(f"{os.cpu_count()} CPUs; wall-time budget {args.budget:g} s per fit")
+    print("\n".join(machine_description()))
+    print(f"- wall-time budget {args.budget:g} s per fit")
     for name, X, y in problems():
         solver_table(name, X, y, args.budget)
         hessp_cost(name, X, y, args.repeats)
