@@ -67,14 +67,24 @@ AUTO_MIN_CHUNK_WORK = 4_000_000
 # The adaptive schedule: the first ADAPT_PROBES evaluations run on the
 # threads, the next ADAPT_PROBES on the calling thread alone; afterwards each
 # evaluation takes the way whose best time among its last ADAPT_RECENT was
-# shorter, and now and then one tries the other way to follow changing load:
-# at evaluation ADAPT_EVERY, then after twice as many evaluations each time
-# such a probe confirms the choice, after ADAPT_EVERY again when it changes
-# it. (A probe the wrong way costs a whole evaluation's worth; probing every
-# 16th cost 5% of a 100-iteration fit on 2 CPUs.)
-ADAPT_PROBES = 2
+# shorter (the threads unless the calling thread alone was faster by
+# ADAPT_MARGIN), and now and then a probe of ADAPT_PROBE_RUN evaluations
+# tries the other way to follow changing load: at evaluation ADAPT_EVERY,
+# then after twice as many evaluations each time such a probe confirms the
+# choice, after ADAPT_EVERY again when it changes it. A probe is several
+# evaluations, and the threads are favoured, because the threaded way is slow
+# for its first evaluations after the second core idled (measured on 2
+# vCPUs, 5000 x 400 float32: 2.5 then 2.2 ms after unthreaded evaluations,
+# 3.1-5.1 ms for 12 evaluations after a 0.3 s rest, against 3.0-3.2 ms
+# unthreaded): judged by single evaluations, the schedule settled on the
+# calling thread alone for most of a fit on an idle machine, 1.45x slower.
+# (A probe the wrong way costs its evaluations' worth; probing every 16th
+# cost 5% of a 100-iteration fit on 2 CPUs.)
+ADAPT_PROBES = 3
 ADAPT_RECENT = 4
 ADAPT_EVERY = 16
+ADAPT_PROBE_RUN = 3
+ADAPT_MARGIN = 0.9
 # n_threads=None uses at most this many threads: each holds a workspace, and
 # the chunks' numpy calls between BLAS products serialize on the GIL.
 AUTO_MAX_THREADS = 8
@@ -291,22 +301,30 @@ class AdaptiveSchedule:
     def __init__(self):
         self._recent = {True: deque(maxlen=ADAPT_RECENT), False: deque(maxlen=ADAPT_RECENT)}
         self._probe_every = self._probe_at = ADAPT_EVERY
-        self._probed = None  # the way that was best when the last probe ran
+        self._probed = None  # the way that was best when the last probe began
+        self._probe_left = 0  # evaluations of the running probe still to go
         self.n_evaluations = 0
+
+    def _best(self):
+        """The way to go: threads, unless the calling thread alone was clearly faster."""
+        return not min(self._recent[False]) < ADAPT_MARGIN * min(self._recent[True])
 
     def threaded(self):
         """Whether the next evaluation should use the threads."""
         k = self.n_evaluations
         if k < 2 * ADAPT_PROBES:
             return k < ADAPT_PROBES
-        _, best = min((min(times), threaded) for threaded, times in self._recent.items())
+        if self._probe_left:
+            self._probe_left -= 1
+            return not self._probed
+        best = self._best()
         if self._probed is not None:  # the evaluation after a probe
             confirmed = best == self._probed
             self._probe_every = 2 * self._probe_every if confirmed else ADAPT_EVERY
             self._probe_at = k + self._probe_every
             self._probed = None
         if k >= self._probe_at:
-            self._probed = best
+            self._probed, self._probe_left = best, ADAPT_PROBE_RUN - 1
             return not best
         return best
 

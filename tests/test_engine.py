@@ -121,15 +121,38 @@ def test_adaptive_threading_probes_less_often_while_the_choice_holds(threaded_is
     # Fake times: an evaluation takes 1 s the faster way and 2 s the other.
     schedule = AdaptiveSchedule()
     slow = []
-    for k in range(120):
+    for k in range(140):
         threaded = schedule.threaded()
         schedule.record(threaded, 1.0 if threaded == threaded_is_faster else 2.0)
         if threaded != threaded_is_faster:
             slow.append(k)
-    # Two probes each way first, then the other way at 16, and each
-    # confirming probe doubles the interval: 16, 32 + 1, 64 + 1 evaluations.
-    first_two = [0, 1] if not threaded_is_faster else [2, 3]
-    assert slow == [*first_two, 16, 49, 114]
+    # Three probes each way first, then three evaluations the other way at
+    # 16, and each confirming probe doubles the interval: 16, 32 + 3, 64 + 3.
+    first = [0, 1, 2] if not threaded_is_faster else [3, 4, 5]
+    assert slow == [*first, 16, 17, 18, 51, 52, 53, 118, 119, 120]
+
+
+def test_adaptive_threading_sees_through_the_threads_warming_up():
+    """Threads slow for their first evaluations after idling are still chosen when faster.
+
+    Fake times: the threaded way takes 2 s for its first two evaluations in
+    a row (the second core waking up), then 1 s; alone takes 1.5 s. Judged
+    by single evaluations, the schedule settled on the calling thread alone.
+    """
+    schedule = AdaptiveSchedule()
+    ways, run = [], 0
+    for _ in range(200):
+        threaded = schedule.threaded()
+        run = run + 1 if threaded else 0
+        schedule.record(threaded, (2.0 if run <= 2 else 1.0) if threaded else 1.5)
+        ways.append(threaded)
+    assert sum(ways) >= 180
+    # The calling thread alone, clearly faster, is chosen all the same.
+    schedule = AdaptiveSchedule()
+    for _ in range(60):
+        threaded = schedule.threaded()
+        schedule.record(threaded, 1.0 if threaded else 0.8)
+    assert not schedule.threaded()
 
 
 @pytest.mark.parametrize("config", CONFIGS)
