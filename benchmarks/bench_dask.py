@@ -117,7 +117,10 @@ def overhead(client, n_calls):
             terms = client.map(_chunk_term, chunks, pure=False, **arguments)
             client.submit(_add_in_order, terms, pure=False).result()
             graph_times.append(time.perf_counter() - start)
-    print(f"\n1. Fixed overhead per evaluation (8 chunks, 8-3-2, {n_calls} calls; {load()})")
+    print(
+        f"\n1. Fixed overhead per evaluation (8 chunks, 8-3-2, {n_calls} calls; "
+        f"load average {load()})"
+    )
     print(f"{'path':<48} {'median ms':>10} {'p90 ms':>8}")
     for name, times in (
         ("actors holding the chunks (skmlp)", actor_times),
@@ -231,7 +234,7 @@ def fit_times(client, n_rows, iters, spark, repeats):
             spark_row = spark_fit(X_local, y_local, iters, workdir)
     print(
         f"\n2. Fit {n_rows} x 400, 400-25-10 softmax, alpha=0, {iters} iterations, "
-        f"tol=0 ({load()})"
+        f"tol=0 (load average {load()})"
     )
     if spark_row is not None:
         print(
@@ -286,7 +289,7 @@ def streaming_cost(client, n_chunks, rows_per_chunk, iters):
     print(
         f"\n3. Streaming: {n_chunks} chunks x {rows_per_chunk} x 400 float64 "
         f"({n_chunks * rows_per_chunk * 400 * 8 / 2**20:.0f} MiB), 400-25-3, {iters} iterations "
-        f"({load()}); same model: {same}"
+        f"(load average {load()}); same model: {same}"
     )
     print(f"{'X':<34} {'fit s':>7} {'evals':>6} {'ms/eval':>8}")
     for name, (seconds, n_fun, _) in times.items():
