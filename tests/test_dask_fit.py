@@ -201,6 +201,14 @@ def test_sparse_chunks_equal_the_in_memory_sparse_fit(client, data, solver):
     Xm = da.concatenate([da.from_array(b, chunks=b.shape, asarray=False) for b in messy], axis=0)
     same = small(solver=solver, max_iter=20).fit(Xm, da.from_array(y, CHUNK))
     assert_same_coefs(same, local, rtol=1e-10)
+    # All chunks on one worker, or alternating over two: the same bits.
+    w0, w1 = workers(client)
+    placed = []
+    for placement in ([w0], [w1, w0]):
+        with dask.config.set({WORKERS_CONFIG: placement}):
+            placed.append(small(solver=solver, max_iter=20).fit(Xd, da.from_array(y, CHUNK)))
+    assert_same_coefs(placed[0], placed[1])
+    assert_same_coefs(placed[0], remote)
 
 
 def test_canonical_csr_copies_only_what_it_must():
