@@ -88,7 +88,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._executor import blas_limiter
+from ._executor import BlasHold, blas_limiter
 from ._layout import Layout
 from ._losses import get_loss
 from ._network import Gradient, Network, forward_logits
@@ -705,7 +705,7 @@ class DaskExecutor:
         self.sum_weights = None
         self._terms = {}
         self._chunks = None  # [(chunk index, future of its Chunk)] until build
-        self._holding_blas = False
+        self._blas = BlasHold()
 
     # ---------------------------------------------------------- building
     #
@@ -949,9 +949,7 @@ class DaskExecutor:
 
     def close(self):
         """Release the actors (and with them the chunks on the workers), and BLAS."""
-        if self._holding_blas:
-            self._holding_blas = False
-            blas_limiter.release()
+        self._blas.release()
         futures = [h.future for h in self.holders]
         self.holders = []
         if futures:
@@ -964,9 +962,7 @@ class DaskExecutor:
         # on the cores the workers compute on. Measured (2 cores, 2 workers,
         # 200,000 x 400 float32, 400-25-10): 146 ms per evaluation and 6.5 s
         # per 30-iteration fit without the limit, 97 ms and 3.6 s with it.
-        if not self._holding_blas:
-            blas_limiter.acquire()
-            self._holding_blas = True
+        self._blas.hold()
         return self
 
     def __exit__(self, *exc_info):

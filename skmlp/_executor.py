@@ -291,6 +291,28 @@ class BlasLimiter:
 blas_limiter = BlasLimiter()
 
 
+class BlasHold:
+    """One user's hold on :data:`blas_limiter`, from :meth:`hold` to :meth:`release`.
+
+    For an executor that keeps BLAS single-threaded while it is open,
+    between evaluations too: :meth:`hold` limits it once however often it
+    is called, :meth:`release` gives the hold back once.
+    """
+
+    def __init__(self):
+        self.held = False
+
+    def hold(self):
+        if not self.held:
+            blas_limiter.acquire()
+            self.held = True
+
+    def release(self):
+        if self.held:
+            self.held = False
+            blas_limiter.release()
+
+
 class AdaptiveSchedule:
     """Whether the next evaluation uses the threads, from the times of the last ones.
 
@@ -372,16 +394,14 @@ class ThreadExecutor:
         if self.n_threads > 1:
             self._pool = ThreadPoolExecutor(self.n_threads - 1, "skmlp-executor")
         self._turn = threading.Condition()
-        self._holding_blas = False
+        self._blas = BlasHold()
 
     def __enter__(self):
         # BLAS single-threaded from here to close(), between evaluations
         # too: limiting it around each evaluation alone lets every evaluation
         # wake OpenBLAS's workers when it ends, and they then spin on the
         # CPUs the next evaluation's chunk threads need.
-        if not self._holding_blas:
-            blas_limiter.acquire()
-            self._holding_blas = True
+        self._blas.hold()
         return self
 
     def __exit__(self, *exc_info):
@@ -389,9 +409,7 @@ class ThreadExecutor:
 
     def close(self):
         """Stop the worker threads, drop the buffers, release the BLAS limit."""
-        if self._holding_blas:
-            self._holding_blas = False
-            blas_limiter.release()
+        self._blas.release()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -420,7 +438,7 @@ class ThreadExecutor:
         if timed and self.schedule is not None:
             threaded = self.schedule.threaded()
         start = time.perf_counter()
-        with contextlib.nullcontext() if self._holding_blas else blas_limiter.limited():
+        with contextlib.nullcontext() if self._blas.held else blas_limiter.limited():
             self._run(fn, threaded)
         if timed and self.schedule is not None:
             self.schedule.record(threaded, time.perf_counter() - start)
