@@ -7,7 +7,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from dask.distributed import Client, LocalCluster, get_task_stream
+from dask.distributed import get_task_stream
 from numpy.testing import assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
@@ -36,21 +36,6 @@ def make_search():
     # error_score="raise": a fit failing on a worker must fail the test, not
     # turn into a NaN score that could still compare equal.
     return GridSearchCV(pipe, PARAM_GRID, cv=3, error_score="raise")
-
-
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def test_grid_search_on_dask_equals_local_run(problem, client):
