@@ -430,6 +430,14 @@ def row_class_weights(spec, y):
     return out
 
 
+def with_class_weights(spec, y, s):
+    """The sample weights ``s`` (None: ones) times the rows' class weights; None without either."""
+    weights = row_class_weights(spec, y)
+    if weights is None:
+        return s
+    return weights if s is None else s * weights
+
+
 def split_rows(spec, chunk):
     """The chunk's training and held-out rows with their weights.
 
@@ -437,10 +445,7 @@ def split_rows(spec, chunk):
     none held out), targets, and the sample weights times the class weights
     (None when both are absent).
     """
-    y, s = chunk.y, chunk.sample_weight
-    weights = row_class_weights(spec, y)
-    if weights is not None:
-        s = weights if s is None else s * weights
+    y, s = chunk.y, with_class_weights(spec, chunk.y, chunk.sample_weight)
     val = held_out(spec, chunk)
     if val is None:
         return None, None, y, s, None, None
@@ -474,7 +479,7 @@ def split_summary(chunk, spec):
     _, val, y, s, _, s_val = split_rows(dataclasses.replace(spec, class_weight=None), chunk)
     counts, weights = class_sums(spec, y, s)
     n_val = 0 if val is None else len(val)
-    weighted = split_rows(spec, chunk)[3]
+    weighted = with_class_weights(spec, y, s)  # the split's rows, drawn once
     return {
         "terms": (_weight_sum(weighted, len(y)), len(y), n_val),
         "raw": _weight_sum(s, len(y)),
