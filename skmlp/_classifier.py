@@ -27,8 +27,8 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS
+from ._blas import effective_n_threads
 from ._curvature import CURVATURES, CurvatureObjective
-from ._executor import effective_n_threads
 from ._layout import Layout
 from ._losses import get_loss
 from ._monitor import CallbackBridge, FitMonitor

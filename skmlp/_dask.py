@@ -88,7 +88,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._executor import BlasHold, blas_limiter
+from ._blas import BlasHold, blas_limiter
 from ._layout import Layout
 from ._losses import get_loss
 from ._network import Gradient, Network, forward_logits

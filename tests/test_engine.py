@@ -24,14 +24,13 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import skmlp
 from skmlp import BackpropMLPClassifier
+from skmlp._blas import blas_limiter, effective_n_threads
 from skmlp._executor import (
     AUTO_MAX_ROWS,
     AUTO_WORKSPACE_BYTES,
     AdaptiveSchedule,
     ThreadExecutor,
-    blas_limiter,
     chunk_bounds,
-    effective_n_threads,
 )
 from skmlp._layout import Layout
 from skmlp._losses import LogisticLoss
@@ -427,7 +426,7 @@ def test_n_jobs_follows_scikit_learns_conventions():
     # OpenMP reads OMP_NUM_THREADS when it starts: a new process.
     code = (
         "import numpy as np; from skmlp import BackpropMLPClassifier as C;"
-        "from skmlp._executor import effective_n_threads as n;"
+        "from skmlp._blas import effective_n_threads as n;"
         "X, y = np.random.rand(200, 3), np.arange(200) % 2;"
         "p = C(batch_size=10)._training_problem(X, y);"
         "print(n(), p.objective.n_threads); p.objective.close()"
