@@ -1,26 +1,20 @@
-"""Where the kernel runs: chunks, workspaces, ordered reduction, threads, BLAS.
+"""Where the chunks run: threads, the ordered reduction, the adaptive schedule.
 
-The interface an executor implements (the thread executor here; a Dask
-executor, with the chunks and their workspaces on the workers, implements the
-same)::
+The interface every executor implements (the thread executor here; the Dask
+executor of :mod:`skmlp._dask.executor`, with the chunks on the workers,
+implements the same)::
 
-    executor.n_chunks              number of chunks, in a fixed order
-    executor.reduce(fn, timed=True) -> (total, vector)
-        Evaluate ``fn(c, workspace, out) -> float`` for every chunk c: it
-        evaluates chunk c with the buffers of `workspace`, writes its vector
-        (a gradient or a Hessian-vector product) into ``out.vector`` and
-        returns its scalar (a loss). The scalars and the vectors are added in
-        float64, strictly in chunk order c = 0, 1, ..., n_chunks - 1, so the
-        result depends on the chunks but never on where or by how many
-        workers they were evaluated. Returns the float and a float64 vector
-        (the executor's own buffer: copy it before the next reduce).
-    executor.close()               release threads and buffers
+    executor.reduce(task, *args) -> (total, vector)
+        Run the chunk set's `task` (``"evaluate"``, ``"hessp"``,
+        ``"validation"``, see :mod:`skmlp._chunks`) on every chunk and add
+        the chunks' scalars and vectors in float64, strictly in chunk order
+        (:class:`~skmlp._chunks.OrderedSum`), so the result depends on the
+        chunks but never on where or by how many workers they were
+        evaluated. Returns the float and a new float64 vector.
+    executor.close()      release threads (or actors) and the BLAS limit
+    with executor: ...    the same, as a context manager
 
-`fn` owns all the math (:mod:`skmlp._network`); the executor knows none of it.
-On a cluster, `fn` stands for a picklable task applied to the worker-resident
-state of chunk c (its rows, targets, weights and the kernel's buffers) with
-the parameters sent once per worker, and the partial results come back to be
-added in chunk order.
+The chunk set owns all the math; the executor knows none of it.
 
 Threads. With ``n_threads > 1`` the calling thread and ``n_threads - 1``
 workers pull chunks in order from a shared counter and run their BLAS calls
@@ -43,9 +37,8 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 from ._blas import BlasHold, blas_limiter, effective_n_threads
+from ._chunks import OrderedSum
 
 # Automatic chunks (batch_size=None): as few as the memory bound allows, so
 # that the per-chunk Python overhead (some 35 numpy calls, each handing the
@@ -246,39 +239,32 @@ class AdaptiveSchedule:
 
 
 class ThreadExecutor:
-    """Evaluate a kernel over the chunks on threads; add the results in chunk order.
+    """Run a chunk set's tasks over threads; add the results in chunk order.
 
     Parameters
     ----------
-    n_chunks : int
-        Number of chunks.
-    make_workspace : callable
-        ``make_workspace() -> workspace``, one per thread (buffers for the
-        largest chunk).
-    make_slot : callable
-        ``make_slot() -> slot`` with a ``vector`` (n_params,), that a chunk's
-        result is written into.
+    chunk_set : ChunkSet
+        The chunks and their tasks (:mod:`skmlp._chunks`).
     n_threads : int or None, default=None
         Threads evaluating chunks, the caller's included (never more than
-        chunks). None: :func:`effective_n_threads` (at most 8), and each
-        timed :meth:`reduce` runs either on all of them or on the calling
+        chunks). None: :func:`~skmlp._blas.effective_n_threads` (at most 8),
+        and each timed task runs either on all of them or on the calling
         thread alone, whichever has lately been faster. The result does not
         depend on it.
     """
 
-    def __init__(self, n_chunks, make_workspace, make_slot, n_threads=None):
-        self.n_chunks = int(n_chunks)
+    def __init__(self, chunk_set, n_threads=None):
+        self.chunk_set = chunk_set
+        n_chunks = chunk_set.n_chunks
         adaptive = n_threads is None
         if adaptive:
             n_threads = min(effective_n_threads(), AUTO_MAX_THREADS)
-        self.n_threads = max(1, min(int(n_threads), self.n_chunks))
+        self.n_threads = max(1, min(int(n_threads), n_chunks))
         self.schedule = AdaptiveSchedule() if adaptive and self.n_threads > 1 else None
         self.n_threaded = 0
-        self.workspaces = [make_workspace() for _ in range(self.n_threads)]
+        self.workspaces = [chunk_set.make_workspace() for _ in range(self.n_threads)]
         n_slots = 1 if self.n_threads == 1 else 2 * self.n_threads
-        self._slots = [make_slot() for _ in range(n_slots)]
-        self._total = np.empty(self._slots[0].vector.size)
-        self._sum = 0.0
+        self._slots = [chunk_set.make_slot() for _ in range(n_slots)]
         self._pool = None
         if self.n_threads > 1:
             self._pool = ThreadPoolExecutor(self.n_threads - 1, "skmlp-executor")
@@ -297,49 +283,44 @@ class ThreadExecutor:
         self.close()
 
     def close(self):
-        """Stop the worker threads, drop the buffers, release the BLAS limit."""
+        """Stop the worker threads, drop the chunks and buffers, release the BLAS limit."""
         self._blas.release()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        self.chunk_set, self.workspaces, self._slots = None, [], []
 
-    def reduce(self, fn, timed=True):
-        """``(sum of fn's scalars, sum of its vectors)`` over the chunks, in chunk order.
+    def reduce(self, task, *args):
+        """``(sum of the chunks' scalars, sum of their vectors)`` of a task, in chunk order.
 
         Parameters
         ----------
-        fn : callable
-            ``fn(c, workspace, slot) -> float``: chunk c's scalar; its vector
-            into ``slot.vector``.
-        timed : bool, default=True
-            Let the adaptive schedule choose threads or not, and time it.
-            False: all threads, untimed.
+        task : str
+            A task of the chunk set (``"evaluate"``, ``"hessp"``,
+            ``"validation"``), with its arguments.
 
         Returns
         -------
         total : float
-        vector : ndarray of shape (n_params,)
-            float64; the executor's buffer, overwritten by the next reduce.
+        vector : ndarray
+            float64, new.
         """
-        self._sum = 0.0
-        self._total[...] = 0.0
-        threaded = self._pool is not None
-        if timed and self.schedule is not None:
+        task = self.chunk_set.task(task, *args)
+        timed = task.timed and self.schedule is not None
+        threaded = self._pool is not None and len(task.indices) > 1
+        if timed:
             threaded = self.schedule.threaded()
+        total = OrderedSum()
         start = time.perf_counter()
         with contextlib.nullcontext() if self._blas.held else blas_limiter.limited():
-            self._run(fn, threaded)
-        if timed and self.schedule is not None:
+            self._run(task.run, len(task.indices), total, threaded)
+        if timed:
             self.schedule.record(threaded, time.perf_counter() - start)
-        self.n_threaded += timed and threaded
-        return self._sum, self._total
+        self.n_threaded += task.timed and threaded
+        return total.result()
 
-    def _add(self, value, slot):
-        self._sum += value
-        np.add(self._total, slot.vector, out=self._total)
-
-    def _run(self, fn, threaded):
-        """Every chunk through `fn`, the results added in chunk order.
+    def _run(self, run, n_chunks, total, threaded):
+        """Every chunk through `run`, the results added to `total` in chunk order.
 
         Chunks go to the threads from one counter; slot ``c % R`` of the ring
         of ``R = 2 n_threads`` holds chunk c's result until it is added to the
@@ -348,19 +329,17 @@ class ThreadExecutor:
         so a thread waits only when the ring is full. Unthreaded, the calling
         thread evaluates every chunk, in the same order, with the same result.
         """
-        n_chunks = self.n_chunks
         slots = self._slots
         if not threaded:
             ws, slot = self.workspaces[0], slots[0]
             for c in range(n_chunks):
-                self._add(fn(c, ws, slot), slot)
+                total.add(*run(c, ws, slot))
             return
         n_slots = len(slots)
         counter = itertools.count()  # next() on it is atomic under the GIL
         turn = self._turn
         state = {"next": 0, "failed": False}
-        ready = [False] * n_slots
-        values = [0.0] * n_slots
+        results = [None] * n_slots
 
         def work(ws):
             try:
@@ -373,13 +352,13 @@ class ThreadExecutor:
                                 turn.wait()
                     if state["failed"]:
                         return
-                    values[c % n_slots] = fn(c, ws, slots[c % n_slots])
+                    result = run(c, ws, slots[c % n_slots])
                     with turn:
-                        ready[c % n_slots] = True
-                        while state["next"] < n_chunks and ready[state["next"] % n_slots]:
+                        results[c % n_slots] = result
+                        while state["next"] < n_chunks and results[state["next"] % n_slots]:
                             s = state["next"] % n_slots
-                            self._add(values[s], slots[s])
-                            ready[s] = False
+                            total.add(*results[s])
+                            results[s] = None
                             state["next"] += 1
                         turn.notify_all()
             except BaseException:

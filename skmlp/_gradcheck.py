@@ -7,6 +7,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_array
 
+from ._base import BaseBackpropMLP
+from ._problem import build_problem
+
 
 class GradientCheck(NamedTuple):
     """The outcome of :func:`check_gradients`."""
@@ -101,22 +104,22 @@ def check_gradients(
     >>> bool(check.relative_difference < 1e-9)
     True
     """
-    if not hasattr(estimator, "_training_problem"):
+    if not isinstance(estimator, BaseBackpropMLP):
         raise TypeError(
-            f"check_gradients needs a BackpropMLPClassifier, got {type(estimator).__name__}."
+            "check_gradients needs a skmlp estimator (BackpropMLPClassifier), got "
+            f"{type(estimator).__name__}."
         )
     if not isinstance(epsilon, Real) or not (0 < epsilon < np.inf):
         raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}.")
     model = clone(estimator)
     if random_state is not None:
         model.set_params(random_state=random_state)
-    problem = model._training_problem(X, y, sample_weight)
-    if problem.objective.dtype != np.float64:
-        problem.objective.close()
+    problem = build_problem(model, X, y, sample_weight)
+    if problem.X.dtype != np.float64:
         X = check_array(X, accept_sparse=("csr", "csc"), dtype=np.float64)
-        problem = model._training_problem(X, y, sample_weight)
+        problem = build_problem(model, X, y, sample_weight)
 
-    with problem.objective as objective:
+    with problem as objective:
         theta = _point(estimator, problem, theta)
         analytic = objective.loss_and_grad(theta)[1]
         numerical = np.empty_like(analytic)
@@ -147,15 +150,16 @@ def _point(estimator, problem, theta):
                 f"layer sizes {layout.layer_sizes}; got shape {theta.shape}."
             )
     elif hasattr(estimator, "_theta"):
-        same_classes = len(estimator.classes_) == len(problem.binarizer.classes_) and np.all(
-            estimator.classes_ == problem.binarizer.classes_
+        classes = problem.targets.classes
+        same_classes = len(estimator.classes_) == len(classes) and np.all(
+            estimator.classes_ == classes
         )
         if estimator._layer_sizes != layout.layer_sizes or not same_classes:
             raise ValueError(
                 "The fitted estimator (layer sizes "
                 f"{estimator._layer_sizes}, classes {estimator.classes_}) does not "
                 "match the network built from X, y (layer sizes "
-                f"{layout.layer_sizes}, classes {problem.binarizer.classes_}). "
+                f"{layout.layer_sizes}, classes {classes}). "
                 "Pass data with the same features and classes, or a theta."
             )
         theta = np.array(estimator._theta, dtype=np.float64)

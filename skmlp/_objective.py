@@ -20,27 +20,18 @@ carries down the layers::
 The losses, their deltas and the numerics that keep them exact in float32
 are in :mod:`skmlp._losses`; the passes in :mod:`skmlp._network`.
 
-Composition. The objective holds the data cut into chunks (each a
-:class:`~skmlp._network.FirstLayer` block with its encoded targets and
-weights) and hands one function per evaluation to the executor
-(:mod:`skmlp._executor`), which runs the network kernel (:mod:`skmlp._network`)
-with the loss (:mod:`skmlp._losses`) on every chunk and adds the chunks'
-losses and gradients in chunk order; the penalty is added here. Each thread's
-workspace (activations, deltas, scratch, preallocated for the largest chunk)
-is reused for every chunk, so an evaluation allocates nothing that grows with
-``n_samples`` and the extra memory per thread is ``O(batch_size x widest
-layer)`` plus, for dense data, the first layer's gradient in the transposed
-layout (``n_features x`` first hidden width); dense X is only read, never
-copied. The result depends on `batch_size` but never on the number of
-threads.
+Composition. The objective is an executor (:mod:`skmlp._executor`, or the
+cluster's :mod:`skmlp._dask.executor`) running a chunk set's tasks
+(:mod:`skmlp._chunks`: the kernel of :mod:`skmlp._network` with the loss of
+:mod:`skmlp._losses` on every chunk, added in chunk order) plus the L2
+penalty, added here. It is a pure function of theta and the data it was built
+with, whichever executor runs it.
 """
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._executor import ThreadExecutor, balanced_batch_size, chunk_bounds
-from ._losses import get_loss
-from ._network import Network, row_work, workspace_row_bytes
+from ._executor import balanced_batch_size
+from ._network import row_work, workspace_row_bytes
 
 
 def auto_batch_size(n_samples, layer_sizes, itemsize=8):
@@ -75,137 +66,32 @@ class L2Penalty:
 
 
 class Objective:
-    """J and its gradient on fixed data, as a pure function of theta.
+    """J, its gradient and (with a curvature) Hessian-vector products, as pure functions of theta.
 
     Parameters
     ----------
-    layout : Layout
-        Layer sizes and the positions of the parameters in theta.
-    X : ndarray or sparse matrix of shape (n_samples, n_features)
-        float32 data are evaluated in float32 (the loss and gradient are
-        still accumulated and returned in float64), anything else in
-        float64. Never written to; dense data are not copied.
-    Y : ndarray of shape (n_samples, n_outputs)
-        Binary targets, one column per output unit.
-    sample_weight : ndarray of shape (n_samples,) or None
-        Non-negative weights with a positive sum.
-    activation : {'logistic', 'tanh', 'relu', 'identity'}
-        Hidden-unit activation.
-    out_activation : {'logistic', 'softmax'}
-        Output units and loss.
-    alpha : float
-        L2 penalty on the weights (not the intercepts).
-    batch_size : int or None
-        Rows per chunk; None picks one from the data's shape
-        (:func:`auto_batch_size`). The result depends on it only by rounding.
-    n_threads : int or None
-        Threads evaluating chunks, the caller's included. None: the
-        effective CPUs (at most 8; see
-        :func:`~skmlp._executor.effective_n_threads`), but each evaluation
-        runs either on all of them or on the calling thread alone, whichever
-        has lately been faster. The result does not depend on it.
-    keep_activations : bool, default=False
-        Keep every chunk's activations, deltas and logits after an
-        evaluation (``stores``) for curvature products at the same theta;
-        memory proportional to ``n_samples x`` the sum of the layer widths.
+    executor : ThreadExecutor or DaskExecutor
+        Runs the chunk set's tasks and adds them in chunk order.
+    penalty : L2Penalty
+        The penalty on the weights.
 
     Attributes
     ----------
-    network : Network
-        The kernel (with the loss).
-    executor : ThreadExecutor
-        Runs the kernel over the chunks.
-    blocks, targets, weights : list
-        Per chunk: the rows (:class:`~skmlp._network.FirstLayer`), the
-        encoded targets (n_outputs, rows) and the normalized weights.
+    n_evaluations, n_hessp : int
+        Evaluations of J (with its gradient) and Hessian-vector products.
 
     Notes
     -----
-    Use it as a context manager (or call :meth:`close`) to stop the worker
-    threads and drop the references to the data. Inside the ``with`` block
-    BLAS stays limited to one thread, between evaluations too.
+    Use it as a context manager (or call :meth:`close`) to release the
+    executor's threads or actors. Inside the ``with`` block BLAS stays
+    limited to one thread, between evaluations too.
     """
 
-    def __init__(
-        self,
-        layout,
-        X,
-        Y,
-        sample_weight=None,
-        *,
-        activation="logistic",
-        out_activation="logistic",
-        alpha=1.0,
-        batch_size=None,
-        n_threads=None,
-        keep_activations=False,
-    ):
-        n_samples = X.shape[0]
-        self.layout = layout
-        self.activation = activation
-        self.out_activation = out_activation
-        self.dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
-        self.alpha = float(alpha)
-        if sample_weight is None:
-            sample_weight = np.ones(n_samples)
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        self.sum_weights = float(sample_weight.sum())
-        self.penalty = L2Penalty(layout, self.alpha, self.sum_weights)
-        Y = np.asarray(Y)
-        self.loss_function = get_loss(out_activation, Y.shape[1])
-        self.network = Network(layout, activation, self.loss_function, self.dtype)
-
-        if batch_size is None:
-            batch_size = auto_batch_size(n_samples, layout.layer_sizes, self.dtype.itemsize)
-        self.batch_size = int(batch_size)
-        self.bounds = chunk_bounds(n_samples, self.batch_size)
-        sparse = sp.issparse(X)
-        if sparse:
-            # Row slices of a CSR matrix are copies (of the chunk's nonzeros
-            # only); made once here, not per evaluation.
-            X = sp.csr_matrix(X)
-        else:
-            X = np.asarray(X)
-            if not (X.flags.c_contiguous or X.flags.f_contiguous):
-                X = np.ascontiguousarray(X)  # BLAS needs one unit stride
-        self.blocks = [self.network.block(X[a:b]) for a, b in self.bounds]
-
-        # Per-row data in the working dtype: normalized weights w = s / S and
-        # the loss's encoded targets, per chunk and transposed (outputs x
-        # rows) as the output layer's buffers, written straight into the
-        # working dtype: no temporaries.
-        w = sample_weight / self.sum_weights
-        self.targets = []
-        for a, b in self.bounds:
-            target = np.empty((Y.shape[1], b - a), self.dtype)
-            self.loss_function.encode(Y[a:b], w[a:b], target)
-            self.targets.append(target)
-        w = w.astype(self.dtype)
-        self.weights = [w[a:b] for a, b in self.bounds]
-
-        self.stores = None
-        if keep_activations:
-            # Only what the curvature products read: no scratch per chunk.
-            self.stores = [self.network.activations(b - a) for a, b in self.bounds]
-        max_rows = max(b - a for a, b in self.bounds)
-        self.executor = ThreadExecutor(
-            len(self.bounds),
-            lambda: self.network.workspace(max_rows, dense=not sparse),
-            self.network.gradient,
-            n_threads,
-        )
-        self.n_threads = self.executor.n_threads
+    def __init__(self, executor, penalty):
+        self.executor = executor
+        self.penalty = penalty
         self.n_evaluations = 0
-
-    @property
-    def n_threaded_evaluations(self):
-        """Evaluations that used the worker threads."""
-        return self.executor.n_threaded
-
-    def close(self):
-        """Stop the worker threads, drop the data, restore BLAS's threads."""
-        self.executor.close()
-        self.blocks = self.targets = self.weights = self.stores = None
+        self.n_hessp = 0
 
     def __enter__(self):
         self.executor.__enter__()
@@ -214,6 +100,10 @@ class Objective:
     def __exit__(self, *exc_info):
         self.close()
 
+    def close(self):
+        """Release the executor's threads or actors and the BLAS limit."""
+        self.executor.close()
+
     def loss(self, theta):
         """J(theta) only (still computes the gradient)."""
         return self.loss_and_grad(theta)[0]
@@ -221,20 +111,24 @@ class Objective:
     def loss_and_grad(self, theta):
         """J(theta) and dJ/dtheta (a new float64 vector)."""
         theta = np.asarray(theta, dtype=np.float64)
-        self.network.set_params(theta)
-        data_loss, total = self.executor.reduce(self._chunk_loss_and_grad)
+        data_loss, grad = self.executor.reduce("evaluate", theta)
         loss = data_loss + self.penalty(theta)
-        grad = total.copy()
         self.penalty.add_gradient(grad, theta)
         self.n_evaluations += 1
         return loss, grad
 
-    def _chunk_loss_and_grad(self, c, ws, slot):
-        block = self.blocks[c]
-        if self.stores is None:
-            acts, loss_logits = ws.acts, None
-        else:  # the chunk's own store, so that the pass survives for hessp
-            acts, loss_logits = self.stores[c], ws.acts.logits_t(block.n_rows)
-        return self.network.loss_and_grad(
-            block, self.targets[c], self.weights[c], acts, ws.work, slot, loss_logits
-        )
+    def hessp(self, theta, v):
+        """H v (or G v, as the chunk set's curvature says) at theta, a new float64 vector.
+
+        The chunks' passes at theta are reused when the last evaluation was
+        at theta, redone otherwise (not counted as evaluations).
+        """
+        v = np.asarray(v, dtype=np.float64)
+        _, product = self.executor.reduce("hessp", np.asarray(theta, dtype=np.float64), v)
+        self.penalty.add_gradient(product, v)
+        self.n_hessp += 1
+        return product
+
+    def validation_terms(self, theta):
+        """The added validation statistics of theta on the held-out rows."""
+        return self.executor.reduce("validation", np.asarray(theta, dtype=np.float64))[1]

@@ -18,40 +18,99 @@ from scipy.optimize import minimize
 
 _RECENT = 4  # evaluated points remembered for the per-iteration callback
 
-# skmlp name -> (scipy method, uses a Hessian-vector product)
+CURVATURES = ("exact", "gauss-newton")
+# As LogisticRegression: a tiny ftol so that tol (on the gradient) decides
+# L-BFGS-B's convergence, not its default relative-reduction test.
+_LBFGS_FTOL = 64 * np.finfo(np.float64).eps
+
+
+@dataclass(frozen=True)
+class SolverSpec:
+    """Everything the engine knows of a solver: one row of :data:`SOLVERS`.
+
+    Attributes
+    ----------
+    method : str
+        The :func:`scipy.optimize.minimize` method.
+    hessp : bool
+        Whether it needs Hessian-vector products (see `curvature`).
+    float64 : bool
+        Whether it trains float32 data in float64: TNC's finite-difference
+        curvature, Newton-CG's line search and trust-krylov's model stall on
+        float32 rounding (measured in docs/user_guide/solvers.rst).
+    curvature : str or None
+        What curvature='auto' means for it: the exact Hessian, or
+        Gauss-Newton for trust-krylov, whose backend (trlib) gives
+        run-to-run different iterates on indefinite Hessians.
+    norm : {'max', 'l2'}
+        How its tol test measures the gradient.
+    stall_statuses : tuple or None
+        scipy "success" statuses that are not convergence by tol when the
+        gradient is above it: None for any status (L-BFGS-B's
+        relative-reduction exit), TNC's |f| and |x| exits (1, 2).
+    options : callable
+        ``(max_iter, max_fun, tol) -> scipy options``.
+    counts_iterations : bool
+        Whether scipy enforces max_iter itself (TNC has no iteration budget).
+    """
+
+    method: str
+    hessp: bool = False
+    float64: bool = False
+    curvature: str | None = None
+    norm: str = "max"
+    stall_statuses: tuple | None = ()
+    options: object = lambda max_iter, max_fun, tol: {"maxiter": max_iter, "gtol": tol}
+    counts_iterations: bool = True
+
+    def resolve_curvature(self, curvature):
+        """The curvature the objective needs for this solver (None without products)."""
+        if not self.hessp:
+            return None
+        return self.curvature if curvature == "auto" else curvature
+
+
 SOLVERS = {
-    "lbfgs": ("L-BFGS-B", False),
-    "tnc": ("TNC", False),
-    "cg": ("CG", False),
-    "bfgs": ("BFGS", False),
-    "newton-cg": ("Newton-CG", True),
-    "trust-ncg": ("trust-ncg", True),
-    "trust-krylov": ("trust-krylov", True),
+    "lbfgs": SolverSpec(
+        "L-BFGS-B",
+        stall_statuses=None,
+        options=lambda max_iter, max_fun, tol: {
+            "maxiter": max_iter,
+            "maxfun": max_fun,
+            "gtol": tol,
+            "ftol": _LBFGS_FTOL,
+            "maxls": 50,
+        },
+    ),
+    "tnc": SolverSpec(
+        "TNC",
+        float64=True,
+        stall_statuses=(1, 2),
+        options=lambda max_iter, max_fun, tol: {"maxfun": max_fun, "gtol": tol},
+        counts_iterations=False,
+    ),
+    "cg": SolverSpec("CG"),
+    "bfgs": SolverSpec("BFGS"),
+    "newton-cg": SolverSpec(
+        "Newton-CG",
+        hessp=True,
+        float64=True,
+        curvature="exact",
+        options=lambda max_iter, max_fun, tol: {"maxiter": max_iter, "xtol": tol},
+    ),
+    "trust-ncg": SolverSpec("trust-ncg", hessp=True, curvature="exact", norm="l2"),
+    "trust-krylov": SolverSpec(
+        "trust-krylov", hessp=True, float64=True, curvature="gauss-newton", norm="l2"
+    ),
 }
 
 
-def solver_options(solver, max_iter, max_fun, tol):
-    """The scipy options for `solver`; budgets scipy lacks are enforced here."""
-    if solver == "lbfgs":
-        # As LogisticRegression: a tiny ftol so that tol (on the gradient)
-        # decides convergence, not L-BFGS-B's default relative-reduction test.
-        ftol = 64 * np.finfo(np.float64).eps
-        return {"maxiter": max_iter, "maxfun": max_fun, "gtol": tol, "ftol": ftol, "maxls": 50}
-    if solver == "tnc":
-        return {"maxfun": max_fun, "gtol": tol}
-    if solver == "newton-cg":
-        return {"maxiter": max_iter, "xtol": tol}
-    return {"maxiter": max_iter, "gtol": tol}
-
-
 def gradient_norm(solver, grad):
-    """The gradient's norm as `solver` compares it with tol (NaN if unknown):
-    the largest component for most, the Euclidean norm for the trust-region
-    methods."""
+    """The gradient's norm as `solver` compares it with tol (NaN if unknown)."""
     if grad is None:
         return np.nan
     grad = np.asarray(grad)
-    if solver in ("trust-ncg", "trust-krylov"):
+    if SOLVERS[solver].norm == "l2":
         return float(np.linalg.norm(grad))
     return float(np.max(np.abs(grad)))
 
@@ -139,13 +198,12 @@ class _Run:
             reason = self.on_iteration(n_iter, float(loss), x, grad)
             if reason:
                 raise _Stop(reason)
-        # TNC has no iteration budget of its own.
-        if self.solver == "tnc" and n_iter >= self.max_iter:
+        if not SOLVERS[self.solver].counts_iterations and n_iter >= self.max_iter:
             raise _Stop("max_iter")
 
     def callback(self):
         """The per-iteration callback in the signature the method calls."""
-        if self.solver == "tnc":
+        if SOLVERS[self.solver].method == "TNC":  # calls back with x alone
             return self.iteration_done
 
         def callback(intermediate_result):
@@ -214,10 +272,10 @@ def run_solver(
         A KeyboardInterrupt also ends the run (reason "interrupted") with the
         last completed iterate.
     """
-    method, needs_hessp = SOLVERS[solver]
+    spec = SOLVERS[solver]
     run = _Run(solver, loss_and_grad, x0, max_iter, max_fun, on_iteration)
     kwargs = {}
-    if needs_hessp:
+    if spec.hessp:
         if hessp is None:
             raise ValueError(f"Solver {solver!r} needs a Hessian-vector product (hessp).")
         kwargs["hessp"] = _finite_or_stop(hessp)
@@ -229,9 +287,9 @@ def run_solver(
                 run.evaluate,
                 x0.copy(),
                 jac=True,
-                method=method,
+                method=spec.method,
                 callback=run.callback(),
-                options=solver_options(solver, max_iter, max_fun, tol),
+                options=spec.options(max_iter, max_fun, tol),
                 **kwargs,
             )
     except _Stop as stop:
@@ -245,10 +303,9 @@ def run_solver(
     grad_norm = gradient_norm(solver, getattr(res, "jac", None))
     if res.success:
         reason = "converged"
-        # L-BFGS-B's relative-reduction exit and TNC's |f| / |x| exits
-        # (status 1, 2) are "success" in scipy, but not convergence by tol.
-        # (TNC's own gradient test, status 0, is on scaled variables.)
-        stalled = solver == "lbfgs" or (solver == "tnc" and res.status in (1, 2))
+        # Some "success" exits are not convergence by tol (see SolverSpec).
+        statuses = spec.stall_statuses
+        stalled = statuses is None or res.status in statuses
         if stalled and not grad_norm <= tol:
             reason = "stalled"
     elif len(run.curve) >= max_iter:

@@ -20,6 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmlp import BackpropMLPClassifier, pack, unpack
+from skmlp._problem import build_problem
+from skmlp._solvers import run_solver
 
 SOLVERS = ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
 
@@ -199,12 +201,10 @@ def test_init_epsilon_bounds_initial_weights(iris):
     X, y = iris
     clf = BackpropMLPClassifier((25,), max_iter=1, init_epsilon=0.05, random_state=0)
     with pytest.warns(ConvergenceWarning, match="max_iter=1"):
-        problem = clf._training_problem(X, y)
-        problem.objective.close()
+        problem = build_problem(clf, X, y)
         clf.fit(X, y)
     assert np.abs(problem.theta0).max() <= 0.05
-    default = BackpropMLPClassifier((25,), random_state=0, max_iter=1000)._training_problem(X, y)
-    default.objective.close()
+    default = build_problem(BackpropMLPClassifier((25,), random_state=0, max_iter=1000), X, y)
     bound_in = np.sqrt(6 / (4 + 25))
     assert np.abs(default.layout.coefs(default.theta0)[0]).max() <= bound_in
     assert np.abs(default.layout.coefs(default.theta0)[0]).max() > 0.8 * bound_in
@@ -452,39 +452,35 @@ def test_error_texts_show_values_not_numpy_reprs(iris):
     assert "array(" not in str(error.value) and "np." not in str(error.value)
 
 
-def _record_calls(monkeypatch):
-    """Count every objective evaluation the solver driver gets to see."""
-    from skmlp import _classifier
-
-    calls = []
-    original = _classifier.run_solver
-
-    def counting(solver, loss_and_grad, x0, **kwargs):
-        def counted(theta):
-            calls.append(1)
-            return loss_and_grad(theta)
-
-        return original(solver, counted, x0, **kwargs)
-
-    monkeypatch.setattr(_classifier, "run_solver", counting)
-    return calls
-
-
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_n_fun_counts_every_evaluation_and_max_fun_is_a_hard_budget(solver, iris, monkeypatch):
+def test_n_fun_counts_every_evaluation_and_max_fun_is_a_hard_budget(solver, iris):
     X, y = iris
-    calls = _record_calls(monkeypatch)
-    clf = BackpropMLPClassifier((8,), solver=solver, max_iter=50, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
-    assert clf.n_fun_ == len(calls)
-    calls.clear()
-    clf.set_params(max_fun=7, max_iter=200)
-    with pytest.warns(ConvergenceWarning, match="max_fun=7"):
-        clf.fit(X, y)
-    assert clf.n_fun_ == len(calls) <= 7
-    assert np.all(np.isfinite(clf._theta))
+    for max_iter, max_fun in [(50, 15000), (200, 7)]:
+        clf = BackpropMLPClassifier(
+            (8,), solver=solver, max_iter=max_iter, max_fun=max_fun, random_state=0
+        )
+        # The objective counts every evaluation the solver driver asks of it.
+        problem = build_problem(clf, X, y)
+        with problem as objective:
+            hessp = objective.hessp if problem.curvature else None
+            run = run_solver(
+                solver,
+                objective.loss_and_grad,
+                problem.theta0,
+                hessp=hessp,
+                max_iter=max_iter,
+                max_fun=max_fun,
+                tol=clf.tol,
+            )
+            assert run.n_fun == objective.n_evaluations <= max_fun
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            clf.fit(X, y)
+        assert clf.n_fun_ == run.n_fun and clf.n_iter_ == run.n_iter
+        assert np.array_equal(clf.loss_curve_, run.loss_curve)
+        if max_fun == 7:
+            assert any("max_fun=7" in str(w.message) for w in caught)
+        assert np.all(np.isfinite(clf.coefs_[0]))
 
 
 def test_convergence_warning_points_at_the_callers_line(iris):

@@ -9,14 +9,13 @@ import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 
 from skmlp import BackpropMLPClassifier
-from skmlp._curvature import CurvatureObjective
 from skmlp._layout import Layout
-from skmlp._objective import Objective
+from skmlp._problem import make_objective
 
 ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
 
 
-def make_objective(activation, out_activation, n_outputs, hidden, weighted, seed=0, **kw):
+def curvature_objective(activation, out_activation, n_outputs, hidden, weighted, seed=0, **kw):
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(23, 5))
     y = rng.randint(max(n_outputs, 2), size=23)
@@ -24,7 +23,7 @@ def make_objective(activation, out_activation, n_outputs, hidden, weighted, seed
     sample_weight = rng.uniform(0, 3, size=23) if weighted else None
     layout = Layout((5, *hidden, n_outputs))
     theta = layout.init(rng, 0.9)
-    objective = CurvatureObjective(
+    objective = make_objective(
         layout,
         X,
         Y,
@@ -33,6 +32,7 @@ def make_objective(activation, out_activation, n_outputs, hidden, weighted, seed
         out_activation=out_activation,
         alpha=0.4,
         batch_size=kw.pop("batch_size", 7),
+        curvature=kw.pop("curvature", "exact"),
         **kw,
     )
     return objective, theta, rng
@@ -47,7 +47,9 @@ CASES = list(
     ("activation", "out_activation", "n_outputs", "hidden", "weighted"), CASES
 )
 def test_hessp_matches_finite_differences(activation, out_activation, n_outputs, hidden, weighted):
-    objective, theta, rng = make_objective(activation, out_activation, n_outputs, hidden, weighted)
+    objective, theta, rng = curvature_objective(
+        activation, out_activation, n_outputs, hidden, weighted
+    )
     with objective:
         v = rng.normal(size=theta.size)
         hv = objective.hessp(theta, v)
@@ -64,29 +66,32 @@ def test_hessp_matches_finite_differences(activation, out_activation, n_outputs,
 def test_hessian_is_symmetric_and_gauss_newton_psd(
     activation, out_activation, n_outputs, hidden, weighted
 ):
-    objective, theta, rng = make_objective(activation, out_activation, n_outputs, hidden, weighted)
-    with objective:
+    case = (activation, out_activation, n_outputs, hidden, weighted)
+    objective, theta, rng = curvature_objective(*case)
+    gauss_newton, _, _ = curvature_objective(*case, curvature="gauss-newton")
+    with objective, gauss_newton:
         u, v = rng.normal(size=(2, theta.size))
         uHv = u @ objective.hessp(theta, v)
         vHu = v @ objective.hessp(theta, u)
         assert abs(uHv - vHu) <= 1e-10 * max(1.0, abs(uHv))
-        objective.curvature = "gauss-newton"
         for _ in range(20):
             w = rng.normal(size=theta.size) * rng.lognormal(0, 2)
-            assert w @ objective.hessp(theta, w) >= 0
-        uGv = u @ objective.hessp(theta, v)
-        vGu = v @ objective.hessp(theta, u)
+            assert w @ gauss_newton.hessp(theta, w) >= 0
+        uGv = u @ gauss_newton.hessp(theta, v)
+        vGu = v @ gauss_newton.hessp(theta, u)
         assert abs(uGv - vGu) <= 1e-10 * max(1.0, abs(uGv))
 
 
 def test_gauss_newton_is_the_hessian_for_a_linear_model():
     """Without hidden layers the network adds no curvature: G = H."""
-    objective, theta, rng = make_objective("logistic", "softmax", 3, (), True)
-    with objective:
+    objective, theta, rng = curvature_objective("logistic", "softmax", 3, (), True)
+    gauss_newton, _, _ = curvature_objective(
+        "logistic", "softmax", 3, (), True, curvature="gauss-newton"
+    )
+    with objective, gauss_newton:
         v = rng.normal(size=theta.size)
         exact = objective.hessp(theta, v)
-        objective.curvature = "gauss-newton"
-        np.testing.assert_allclose(objective.hessp(theta, v), exact, rtol=1e-12)
+        np.testing.assert_allclose(gauss_newton.hessp(theta, v), exact, rtol=1e-12)
 
 
 def test_hessp_independent_of_chunks_threads_and_sparsity():
@@ -105,8 +110,8 @@ def test_hessp_independent_of_chunks_threads_and_sparsity():
         (1, 2, False),
     ]:
         data = sp.csr_matrix(X) if sparse else X
-        with CurvatureObjective(
-            layout, data, Y, batch_size=batch_size, n_threads=n_threads
+        with make_objective(
+            layout, data, Y, batch_size=batch_size, n_threads=n_threads, curvature="exact"
         ) as objective:
             results[batch_size, n_threads, sparse] = objective.hessp(theta, v)
     reference = results[50, 1, False]
@@ -116,7 +121,7 @@ def test_hessp_independent_of_chunks_threads_and_sparsity():
 
 
 def test_forward_pass_is_shared_at_the_same_theta():
-    objective, theta, rng = make_objective("tanh", "softmax", 3, (6,), False)
+    objective, theta, rng = curvature_objective("tanh", "softmax", 3, (6,), False)
     with objective:
         objective.loss_and_grad(theta)
         calls = objective.n_evaluations
@@ -128,7 +133,7 @@ def test_forward_pass_is_shared_at_the_same_theta():
         other = theta + 0.1
         v = rng.normal(size=theta.size)
         hv = objective.hessp(other, v)
-    fresh, _, _ = make_objective("tanh", "softmax", 3, (6,), False)
+    fresh, _, _ = curvature_objective("tanh", "softmax", 3, (6,), False)
     with fresh:
         np.testing.assert_allclose(fresh.hessp(other, v), hv, rtol=1e-13)
 
@@ -167,12 +172,14 @@ def test_curvature_stores_hold_only_what_the_products_need(sparse):
     theta = layout.init(rng)
     v = rng.normal(size=theta.size)
 
-    def memory_held(cls):
+    def memory_held(curvature):
         tracemalloc.start()
         try:
-            objective = cls(layout, X, Y, batch_size=batch_size, n_threads=1)
+            objective = make_objective(
+                layout, X, Y, batch_size=batch_size, n_threads=1, curvature=curvature
+            )
             objective.loss_and_grad(theta)
-            if cls is CurvatureObjective:
+            if curvature is not None:
                 objective.hessp(theta, v)
             held = tracemalloc.get_traced_memory()[0]
             objective.close()
@@ -180,7 +187,7 @@ def test_curvature_stores_hold_only_what_the_products_need(sparse):
             tracemalloc.stop()
         return held
 
-    curvature_buffers = memory_held(CurvatureObjective) - memory_held(Objective)
+    curvature_buffers = memory_held("exact") - memory_held(None)
     # What the products read again: every row's hidden activations and
     # deltas, output logits and output deltas.
     kept = n_samples * (2 * hidden + 2 * n_outputs) * 8

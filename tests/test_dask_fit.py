@@ -39,6 +39,7 @@ from skmlp._dask import (
     canonical_csr,
 )
 from skmlp._network import forward_logits
+from skmlp._problem import build_problem
 from skmlp._rows import canonical_rows, data_bytes
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -117,12 +118,12 @@ def test_cluster_objective_equals_in_memory_objective(client, data):
     """Per evaluation: J, dJ and H v agree with the in-memory engine."""
     X, y = data
     clf = small(solver="newton-cg")
-    local = small(solver="newton-cg", batch_size=CHUNK)._training_problem(X, y)
+    local = build_problem(small(solver="newton-cg", batch_size=CHUNK), X, y)
     Xd, yd = on_cluster(X, y)
-    remote = clf._cluster_training_problem(Xd, yd, None)
+    remote = build_problem(clf, Xd, yd, None)
     theta = local.theta0
     v = np.random.default_rng(1).standard_normal(theta.size)
-    with local.objective as lo, remote.objective as ro:
+    with local as lo, remote as ro:
         loss, grad = ro.loss_and_grad(theta)
         loss_ref, grad_ref = lo.loss_and_grad(theta)
         assert_allclose(loss, loss_ref, rtol=1e-12)
@@ -137,11 +138,11 @@ def test_rows_in_any_order_agree_per_evaluation(client, data):
     order = np.random.default_rng(5).permutation(len(y))
     X, y = X[order], y[order]
     weights = np.random.default_rng(6).uniform(0.5, 2.0, len(y))
-    local = small(batch_size=CHUNK)._training_problem(X, y, weights)
+    local = build_problem(small(batch_size=CHUNK), X, y, weights)
     Xd, yd = on_cluster(X, y)
-    remote = small()._cluster_training_problem(Xd, yd, da.from_array(weights, CHUNK))
+    remote = build_problem(small(), Xd, yd, da.from_array(weights, CHUNK))
     theta = local.theta0
-    with local.objective as lo, remote.objective as ro:
+    with local as lo, remote as ro:
         for point in (theta, 3 * theta):
             loss, grad = ro.loss_and_grad(point)
             loss_ref, grad_ref = lo.loss_and_grad(point)
@@ -223,16 +224,16 @@ def test_sparse_chunks_in_place_streamed_and_predicted(client, data, monkeypatch
     with dask.config.set({DATA_CONFIG: "stream"}):
         streamed = small(max_iter=20).fit(Xd, yd)
     assert_same_coefs(streamed, clf)
-    problem = small()._cluster_training_problem(Xd.persist(), yd, None)
-    with problem.objective as objective:
-        stats = objective.stats()
+    problem = build_problem(small(), Xd.persist(), yd, None)
+    with problem as objective:
+        stats = objective.executor.stats()
     nbytes = sum(data_bytes(X[i : i + CHUNK]) for i in range(0, X.shape[0], CHUNK))
     assert sum(s["resident_X_bytes"] for s in stats.values()) == nbytes
     # "auto" keeps sparse chunks in memory: dask's size of X is the dense one.
-    monkeypatch.setattr(skmlp._dask, "STREAM_MEMORY_SHARE", 0.0)
-    problem = small()._cluster_training_problem(Xd, yd, None)
-    with problem.objective as objective:
-        stats = objective.stats()
+    monkeypatch.setattr(skmlp._dask.problem, "STREAM_MEMORY_SHARE", 0.0)
+    problem = build_problem(small(), Xd, yd, None)
+    with problem as objective:
+        stats = objective.executor.stats()
     assert sum(s["resident_X_bytes"] for s in stats.values()) == nbytes
     for method in ("predict", "predict_proba", "decision_function"):
         lazy = getattr(clf, method)(Xd)
@@ -249,15 +250,15 @@ def test_independent_of_workers_and_placement(client, data):
     models = []
     for placement, n_actors in (([w0], 1), ([w0, w1], 2), ([w1, w0], 2)):
         with dask.config.set({WORKERS_CONFIG: placement}):
-            problem = small(solver="lbfgs")._cluster_training_problem(Xd, yd, None)
-            with problem.objective as objective:
+            problem = build_problem(small(solver="lbfgs"), Xd, yd, None)
+            with problem as objective:
                 holders = {h.address: h.chunks for h in objective.executor.holders}
             assert len(holders) == n_actors
             assert holders[placement[0]] == list(range(0, 6, len(placement)))
             models.append(small(max_iter=20).fit(Xd, yd))
     # All chunks loaded on one worker, then balanced: half move to the other.
     on_one = client.persist(Xd, workers=[w0])
-    with small()._cluster_training_problem(on_one, yd, None).objective as objective:
+    with build_problem(small(), on_one, yd, None) as objective:
         assert sorted(len(h.chunks) for h in objective.executor.holders) == [3, 3]
     models.append(small(max_iter=20).fit(on_one, yd))
     for other in models[1:]:
@@ -372,7 +373,7 @@ def test_bad_input_errors(client, data, monkeypatch):
     with pytest.raises(ValueError, match="could not convert string to float"):
         small().fit(frame, yd)
     with pytest.raises(ValueError, match=r"needs a dask\.distributed Client"):
-        monkeypatch.setattr(skmlp._dask, "get_client", _no_client)
+        monkeypatch.setattr(skmlp._dask.problem, "get_client", _no_client)
         small().fit(Xd, yd)
     monkeypatch.undo()
     scalar = small(max_iter=3).fit(Xd, yd, sample_weight=2.0)
@@ -431,26 +432,27 @@ def test_stratified_split_holds_out_what_train_test_split_would(client, data):
     y = y.copy()
     y[[5, 150, 420, 590]] = 3  # a rare class
     Xd, yd = on_cluster(X, y)
-    problem = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
-    with problem.objective as objective:
+    problem = build_problem(small(early_stopping=True), Xd, yd, None)
+    with problem as objective:
         rows = held_out_rows(objective)
         seed = objective.executor.spec.validation_seed
     _, y_val = train_test_split(
         y, test_size=60, stratify=y, random_state=np.random.RandomState(seed)
     )
-    local = small(early_stopping=True)._training_problem(X, y)
-    assert len(rows) == len(local.validation[1]) == 60
+    with build_problem(small(early_stopping=True), X, y) as local:
+        (held_out,) = local.executor.chunk_set.held_out
+    assert len(rows) == len(held_out.y) == 60
     assert_array_equal(np.bincount(y[rows], minlength=4), np.bincount(y_val, minlength=4))
     with dask.config.set({WORKERS_CONFIG: workers(client)[:1]}):
-        again = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
-        with again.objective as objective:
+        again = build_problem(small(early_stopping=True), Xd, yd, None)
+        with again as objective:
             assert_array_equal(held_out_rows(objective), rows)
     # Multilabel: unstratified, as many rows as in memory.
     Y = np.column_stack([y == 0, y == 1]).astype(int)
-    problem = small(early_stopping=True)._cluster_training_problem(Xd, Y, None)
-    with problem.objective as objective:
+    problem = build_problem(small(early_stopping=True), Xd, Y, None)
+    with problem as objective:
         assert len(held_out_rows(objective)) == 60
-        assert objective.n_val == 60
+        assert objective.executor.n_val == 60
 
 
 @pytest.mark.parametrize("multilabel", [False, True])
@@ -464,18 +466,18 @@ def test_early_stopping_class_weights_and_score_from_the_training_rows(client, d
     clf = small(early_stopping=True, class_weight="balanced")
     Xd = on_cluster(X)
     yd = da.from_array(y, chunks=(CHUNK, *y.shape[1:]))
-    problem = clf._cluster_training_problem(Xd, yd, da.from_array(weights, CHUNK))
+    problem = build_problem(clf, Xd, yd, da.from_array(weights, CHUNK))
     theta = problem.theta0
-    with problem.objective as objective:
+    with problem as objective:
         val = held_out_rows(objective)
         train = np.setdiff1d(np.arange(len(X)), val)
         loss, grad = objective.loss_and_grad(theta)
         score = problem.validation_score(theta)
     # The in-memory objective of the same training rows (no split of its own).
-    local = small(class_weight="balanced", batch_size=CHUNK)._training_problem(
-        X[train], y[train], weights[train]
+    local = build_problem(
+        small(class_weight="balanced", batch_size=CHUNK), X[train], y[train], weights[train]
     )
-    with local.objective as lo:
+    with local as lo:
         loss_ref, grad_ref = lo.loss_and_grad(theta)
     assert_allclose(loss, loss_ref, rtol=1e-12)
     assert_allclose(grad, grad_ref, rtol=1e-12, atol=1e-12 * np.abs(grad_ref).max())
@@ -489,7 +491,7 @@ def test_early_stopping_class_weights_and_score_from_the_training_rows(client, d
         column_weights *= (sums.sum() / (len(classes) * sums))[np.searchsorted(classes, column)]
     assert_allclose(column_weights[train], by_hand, rtol=1e-13)
     logits = forward_logits(problem.layout, theta, X[val], "logistic")
-    y_pred = problem.binarizer.inverse_transform(logits, threshold=0.0)
+    y_pred = problem.targets.binarizer.inverse_transform(logits, threshold=0.0)
     expected = accuracy_score(y[val], y_pred, sample_weight=weights[val] * column_weights[val])
     assert_allclose(score, expected, rtol=1e-12)
     unweighted = accuracy_score(y[val], y_pred)
@@ -499,8 +501,8 @@ def test_early_stopping_class_weights_and_score_from_the_training_rows(client, d
 def test_early_stopping_errors_as_in_memory(client, data):
     X, y = data
     Xd, yd = on_cluster(X, y)
-    problem = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
-    with problem.objective as objective:
+    problem = build_problem(small(early_stopping=True), Xd, yd, None)
+    with problem as objective:
         val = held_out_rows(objective)
     # The held-out rows are the same whatever the weights.
     weights = np.ones(len(y))
@@ -533,8 +535,8 @@ def test_validation_score_of_a_fit_without_iterations(client, data):
     Xd, yd = on_cluster(X, y)
     clf = small(early_stopping=True, tol=1e3).fit(Xd, yd)
     assert clf.n_iter_ == 0 and clf.validation_scores_ == []
-    problem = small(early_stopping=True)._cluster_training_problem(Xd, yd, None)
-    with problem.objective:
+    problem = build_problem(small(early_stopping=True), Xd, yd, None)
+    with problem:
         expected = problem.validation_score(problem.theta0)
     assert clf.best_validation_score_ == expected > 0
 
@@ -594,8 +596,8 @@ def test_client_blas_single_threaded_while_the_objective_is_open(client, data):
     X, y = data
     with threadpool_limits(2, user_api="blas"):
         before = _blas_threads()
-        problem = small()._cluster_training_problem(*on_cluster(X, y), None)
-        with problem.objective as objective:
+        problem = build_problem(small(), *on_cluster(X, y), None)
+        with problem as objective:
             assert _blas_threads() == [1] * len(before)
             objective.loss_and_grad(problem.theta0)
             assert _blas_threads() == [1] * len(before)
@@ -634,8 +636,8 @@ def test_persisted_chunks_are_used_in_place(client):
         return [any(np.shares_memory(p.X, b) for b in blocks) for p in parts]
 
     with dask.config.set({WORKERS_CONFIG: [w0]}):
-        problem = small()._cluster_training_problem(X, y, None)
-        with problem.objective:
+        problem = build_problem(small(), X, y, None)
+        with problem:
             assert client.run(in_place, workers=[w0])[w0] == [True, True]
 
 
@@ -664,17 +666,17 @@ def test_streamed_chunks_from_memmaps(client, data, tmp_path, monkeypatch):
     assert_same_coefs(streamed, in_memory)
     # "auto" streams an X that is not persisted and larger than a share of
     # the workers' memory (here: any X).
-    monkeypatch.setattr(skmlp._dask, "STREAM_MEMORY_SHARE", 0.0)
-    problem = small(solver="newton-cg")._cluster_training_problem(Xd, yd, None)
-    with problem.objective as objective:
+    monkeypatch.setattr(skmlp._dask.problem, "STREAM_MEMORY_SHARE", 0.0)
+    problem = build_problem(small(solver="newton-cg"), Xd, yd, None)
+    with problem as objective:
         objective.loss_and_grad(problem.theta0)
         objective.hessp(problem.theta0, problem.theta0)
-        stats = objective.stats()
+        stats = objective.executor.stats()
     assert sum(s["resident_X_bytes"] for s in stats.values()) == 0
     assert sum(s["n_reads"] for s in stats.values()) == 2 * len(paths)
-    persisted = small(solver="newton-cg")._cluster_training_problem(Xd.persist(), yd, None)
-    with persisted.objective as objective:
-        stats = objective.stats()
+    persisted = build_problem(small(solver="newton-cg"), Xd.persist(), yd, None)
+    with persisted as objective:
+        stats = objective.executor.stats()
     assert sum(s["resident_X_bytes"] for s in stats.values()) == X.nbytes
 
 

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 import skmlp
 from skmlp import BackpropMLPClassifier
 from skmlp._blas import blas_limiter, effective_n_threads
+from skmlp._chunks import Task
 from skmlp._executor import (
     AUTO_MAX_ROWS,
     AUTO_WORKSPACE_BYTES,
@@ -35,7 +36,8 @@ from skmlp._executor import (
 from skmlp._layout import Layout
 from skmlp._losses import LogisticLoss
 from skmlp._network import Workspace, workspace_row_bytes
-from skmlp._objective import Objective, auto_batch_size
+from skmlp._objective import auto_batch_size
+from skmlp._problem import build_problem, make_objective
 
 SKMLP_DIR = Path(skmlp.__file__).resolve().parent
 
@@ -55,7 +57,7 @@ def make_problem(n_samples=300, n_features=7, n_outputs=3, hidden=(6, 5), seed=0
 
 def evaluate(layout, X, Y, sample_weight, theta, **params):
     params = {"alpha": 0.3, **params}
-    with Objective(layout, X, Y, sample_weight, **params) as objective:
+    with make_objective(layout, X, Y, sample_weight, **params) as objective:
         objective.loss_and_grad(theta)  # a second call must give the same
         return objective.loss_and_grad(theta)
 
@@ -103,13 +105,13 @@ def test_threads_do_not_change_a_bit(batch_size, dtype):
 
 def test_adaptive_threading_gives_the_same_result_either_way():
     layout, X, Y, sw, theta = make_problem(n_samples=200)
-    with Objective(layout, X, Y, sw, batch_size=20, n_threads=1) as objective:
+    with make_objective(layout, X, Y, sw, batch_size=20, n_threads=1) as objective:
         expected = objective.loss_and_grad(theta)
-    with Objective(layout, X, Y, sw, batch_size=20) as objective:
+    with make_objective(layout, X, Y, sw, batch_size=20) as objective:
         results = [objective.loss_and_grad(theta) for _ in range(40)]
-        if objective.n_threads > 1:
+        if objective.executor.n_threads > 1:
             # Probes both ways, then tries the other way at evaluation 16.
-            assert 3 <= objective.n_threaded_evaluations <= 37
+            assert 3 <= objective.executor.n_threaded <= 37
     for loss, grad in results:
         assert loss == expected[0]
         assert np.array_equal(grad, expected[1])
@@ -167,10 +169,10 @@ def test_float32_agrees_with_float64(config, n_outputs):
 
 def test_float32_data_run_in_float32():
     layout, X, Y, _, _ = make_problem()
-    with Objective(layout, X.astype(np.float32), Y) as objective:
-        assert objective.dtype == np.float32
-    with Objective(layout, X, Y) as objective:
-        assert objective.dtype == np.float64
+    with make_objective(layout, X.astype(np.float32), Y) as objective:
+        assert objective.executor.chunk_set.network.dtype == np.float32
+    with make_objective(layout, X, Y) as objective:
+        assert objective.executor.chunk_set.network.dtype == np.float64
 
 
 @pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
@@ -200,7 +202,7 @@ def test_extreme_logits_give_finite_loss_without_warnings(dtype, out_activation)
 def test_second_evaluation_allocates_nothing_per_sample():
     n_samples, hidden = 100_000, 25
     layout, X, Y, _, theta = make_problem(n_samples=n_samples, n_features=20, hidden=(hidden,))
-    with Objective(layout, X, Y, batch_size=4096, n_threads=2) as objective:
+    with make_objective(layout, X, Y, batch_size=4096, n_threads=2) as objective:
         objective.loss_and_grad(theta)
         tracemalloc.start()
         try:
@@ -215,7 +217,7 @@ def test_second_evaluation_allocates_nothing_per_sample():
 
 def test_workspace_memory_is_bounded_by_batch_size():
     layout, X, Y, _, _ = make_problem(n_samples=5000, n_features=20, hidden=(30,))
-    with Objective(layout, X, Y, batch_size=100, n_threads=2) as objective:
+    with make_objective(layout, X, Y, batch_size=100, n_threads=2) as objective:
         buffers = sum(ws.nbytes for ws in objective.executor.workspaces)
     # two threads' activations, deltas and scratch of 100 rows, and the
     # first layer's gradient (transposed)
@@ -252,7 +254,7 @@ def test_auto_batch_size():
 
 def test_an_error_in_a_thread_propagates_and_the_objective_recovers(monkeypatch):
     layout, X, Y, sw, theta = make_problem(n_samples=200)
-    with Objective(layout, X, Y, sw, batch_size=10, n_threads=3) as objective:
+    with make_objective(layout, X, Y, sw, batch_size=10, n_threads=3) as objective:
         expected = objective.loss_and_grad(theta)
         right = LogisticLoss.loss_and_delta
         calls = itertools.count()  # next() on it is atomic under the GIL
@@ -273,7 +275,7 @@ def test_an_error_in_a_thread_propagates_and_the_objective_recovers(monkeypatch)
 
 def test_close_drops_the_data():
     layout, X, Y, sw, theta = make_problem()
-    objective = Objective(layout, X, Y, sw, n_threads=2, batch_size=50)
+    objective = make_objective(layout, X, Y, sw, n_threads=2, batch_size=50)
     objective.loss_and_grad(theta)
     ref = weakref.ref(X)
     objective.close()
@@ -290,12 +292,12 @@ def test_blas_is_single_threaded_inside_the_with_block_and_restored_after():
     layout, X, Y, sw, theta = make_problem()
     with threadpool_limits(2, user_api="blas"):
         before = blas_threads()
-        with Objective(layout, X, Y, sw, n_threads=2) as objective:
+        with make_objective(layout, X, Y, sw, n_threads=2) as objective:
             assert blas_threads() == [1] * len(before)
             objective.loss_and_grad(theta)
             assert blas_threads() == [1] * len(before)
         assert blas_threads() == before
-        objective = Objective(layout, X, Y, sw, n_threads=2)  # no with: per evaluation
+        objective = make_objective(layout, X, Y, sw, n_threads=2)  # no with: per evaluation
         objective.loss_and_grad(theta)
         assert blas_threads() == before
         objective.close()
@@ -340,15 +342,15 @@ def test_float32_upcast_for_solvers_that_need_float64(solver):
     # _classifier.py): they train in float64; trust-ncg does not need to.
     _, X, Y, _, _ = make_problem(n_samples=50)
     y = Y.argmax(axis=1)
-    problem = BackpropMLPClassifier(solver=solver)._training_problem(X.astype(np.float32), y)
-    with problem.objective as objective:
-        assert objective.dtype == np.float64
+    problem = build_problem(BackpropMLPClassifier(solver=solver), X.astype(np.float32), y)
+    with problem as objective:
+        assert objective.executor.chunk_set.network.dtype == np.float64
     for float32_solver in ("lbfgs", "trust-ncg"):
-        problem = BackpropMLPClassifier(solver=float32_solver)._training_problem(
-            X.astype(np.float32), y
+        problem = build_problem(
+            BackpropMLPClassifier(solver=float32_solver), X.astype(np.float32), y
         )
-        with problem.objective as objective:
-            assert objective.dtype == np.float32
+        with problem as objective:
+            assert objective.executor.chunk_set.network.dtype == np.float32
 
 
 def test_concurrent_fits_restore_blas_threads():
@@ -406,9 +408,9 @@ def test_n_jobs_does_not_change_the_model(n_jobs):
 
 def training_threads(**params):
     _, X, Y, _, _ = make_problem(n_samples=200)
-    problem = BackpropMLPClassifier(batch_size=10, **params)._training_problem(X, Y.argmax(1))
-    with problem.objective as objective:
-        return objective.n_threads
+    problem = build_problem(BackpropMLPClassifier(batch_size=10, **params), X, Y.argmax(1))
+    with problem as objective:
+        return objective.executor.n_threads
 
 
 def test_n_jobs_follows_scikit_learns_conventions():
@@ -428,8 +430,9 @@ def test_n_jobs_follows_scikit_learns_conventions():
         "import numpy as np; from skmlp import BackpropMLPClassifier as C;"
         "from skmlp._blas import effective_n_threads as n;"
         "X, y = np.random.rand(200, 3), np.arange(200) % 2;"
-        "p = C(batch_size=10)._training_problem(X, y);"
-        "print(n(), p.objective.n_threads); p.objective.close()"
+        "from skmlp._problem import build_problem;"
+        "p = build_problem(C(batch_size=10), X, y);"
+        "print(n(), p.open().executor.n_threads); p.close()"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
@@ -461,17 +464,25 @@ def test_executor_adds_the_chunks_in_chunk_order(n_threads):
         def __init__(self):
             self.vector = np.empty(2)
 
-    def fn(c, workspace, slot):
+    def run(c, workspace, slot):
         time.sleep(0.002 * (2 - c % 3))
         slot.vector[:] = values[c], -values[c]
-        return values[c]
+        return values[c], slot.vector
+
+    class Chunks:  # a chunk set's interface, with a task of known values
+        n_chunks = len(values)
+        make_workspace = object
+        make_slot = Slot
+
+        def task(self, name):
+            return Task(list(range(len(values))), run, timed=False)
 
     expected = 0.0
     for value in values:
         expected += value
-    with ThreadExecutor(len(values), object, Slot, n_threads) as executor:
+    with ThreadExecutor(Chunks(), n_threads) as executor:
         assert executor.n_threads == n_threads
         for _ in range(3):
-            total, vector = executor.reduce(fn)
+            total, vector = executor.reduce("sum")
             assert total == expected
             assert vector.tolist() == [expected, -expected]

@@ -82,7 +82,7 @@ def test_detects_a_corrupted_gradient(monkeypatch):
     def wrong(self, theta):
         loss, grad = right(self, theta)
         grad = grad.copy()
-        grad[self.layout.n_coefs :] *= 2  # intercept gradients off by a factor 2
+        grad[self.penalty.n_coefs :] *= 2  # intercept gradients off by a factor 2
         return loss, grad
 
     monkeypatch.setattr(Objective, "loss_and_grad", wrong)

@@ -7,6 +7,7 @@ import pytest
 from scipy.special import expit, logsumexp
 
 from skmlp import BackpropMLPClassifier
+from skmlp._problem import build_problem
 
 ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
 TARGETS = ["binary", "multiclass", "multilabel"]
@@ -60,8 +61,8 @@ def test_gradient_matches_finite_differences(activation, out_activation, target,
         random_state=0,
         init_epsilon=0.8,
     )
-    problem = clf._training_problem(X, y, sample_weight)
-    with problem.objective as objective:
+    problem = build_problem(clf, X, y, sample_weight)
+    with problem as objective:
         theta = problem.theta0
         loss, grad = objective.loss_and_grad(theta)
         numeric = central_differences(objective.loss, theta)
@@ -118,8 +119,8 @@ def test_loss_is_finite_and_silent_for_huge_logits(out_activation):
     clf = BackpropMLPClassifier.from_thetas(
         thetas, classes=[0, 1, 2], out_activation=out_activation
     )
-    problem = clf._training_problem(X, y)
-    with problem.objective as objective:
+    problem = build_problem(clf, X, y)
+    with problem as objective:
         loss, grad = objective.loss_and_grad(clf._theta)
     assert np.isfinite(loss) and loss > 10  # confidently wrong on some rows
     assert np.all(np.isfinite(grad))

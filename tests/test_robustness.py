@@ -32,7 +32,7 @@ from skmlp import BackpropMLPClassifier
 SKMLP_DIR = Path(skmlp.__file__).resolve().parent
 # Where a bad-input error may come from inside skmlp: validation code, not
 # the engine, the layout or the solver driver.
-VALIDATING_MODULES = {"_classifier.py", "_validation.py"}
+VALIDATING_MODULES = {"_classifier.py", "_validation.py", "_targets.py", "_problem.py"}
 
 SETTINGS = settings(
     derandomize=True,

@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import train_test_split
 
 from skmlp import BackpropMLPClassifier, _rows
+from skmlp._problem import build_problem
 from skmlp._rows import canonical_rows
 
 SOLVERS = ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
@@ -240,10 +241,9 @@ def test_data_above_the_size_limit_keep_their_rows(monkeypatch):
     assert Xc is X and swc is sw
     assert_array_equal(Yc, y[:, None])
     assert_array_equal(index, np.arange(len(y)))
-    problem = BackpropMLPClassifier(**PARAMS)._training_problem(X, y, sw)
+    problem = build_problem(BackpropMLPClassifier(**PARAMS), X, y, sw)
     assert_array_equal(problem.X, X)
-    assert_array_equal(problem.sample_weight, sw)
-    problem.objective.close()
+    assert_array_equal(problem.data.sample_weight, sw)
     given = fit(X, y, sw, **params)
     # the same minimum, to the solver's tolerance only
     assert_allclose(given.predict_proba(X), canonical.predict_proba(X), rtol=1e-5)
@@ -252,17 +252,18 @@ def test_data_above_the_size_limit_keep_their_rows(monkeypatch):
 def test_early_stopping_splits_the_rows_as_given():
     X, y, sw = make_data(n=40)
     clf = BackpropMLPClassifier(early_stopping=True, validation_fraction=0.25, random_state=0)
-    problem = clf._training_problem(X, y, sw)
-    problem.objective.close()
+    problem = build_problem(clf, X, y, sw)
     X_train, X_val, y_train, y_val, sw_train, _ = train_test_split(
         X, y, sw, test_size=10, stratify=y, random_state=np.random.RandomState(0)
     )
-    assert_array_equal(problem.validation[0], X_val)
-    assert_array_equal(problem.validation[1], y_val)
+    with problem as objective:
+        (held_out,) = objective.executor.chunk_set.held_out
+    assert_array_equal(held_out.X, X_val)
+    assert_array_equal(held_out.y, y_val)
     Xc, _, swc, index = canonical_rows(X_train, np.eye(3, dtype=int)[y_train], sw_train)
     assert_array_equal(problem.X, Xc)
-    assert_array_equal(problem.y, y_train[index])
-    assert_array_equal(problem.sample_weight, swc)
+    assert_array_equal(problem.data.y, y_train[index])
+    assert_array_equal(problem.data.sample_weight, swc)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -1,0 +1,284 @@
+"""The target strategy: what an estimator's y is, how it is encoded and scored.
+
+A fit meets its targets only through one of these objects, in memory and on a
+cluster alike, so that the engine (chunks, executors, solvers) knows nothing
+of classes or labels. A strategy is built from the estimator's parameters,
+fitted on summaries of the targets (one per chunk, or one for all rows in
+memory) and then:
+
+- checks a chunk of targets (:meth:`check`) and summarizes it
+  (:meth:`summarize`), so that a cluster never gathers its labels;
+- gives the output layer (:attr:`n_outputs`, :attr:`out_activation`,
+  :meth:`loss`) and encodes targets for it (:meth:`encode`);
+- weights rows (:meth:`fit_class_weight` from per-class row counts and weight
+  sums, :meth:`row_weights`);
+- gives the per-class counts a stratified split keeps (:meth:`class_counts`);
+- scores held-out rows by sufficient statistics (:meth:`validation_terms`, one
+  per chunk, added in chunk order) and a combine step
+  (:meth:`validation_score`);
+- stores what a fitted estimator predicts with (:meth:`fitted_attributes`).
+
+A new kind of target (a regressor's numeric y) is one more class with these
+methods.
+"""
+
+import numpy as np
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+from ._losses import get_loss
+from ._validation import check_fit_targets, plain_value
+
+
+def _balanced(counts, weights):
+    """'balanced' weights ``S / (n_present * S_c)`` of the classes present; 1 for the absent."""
+    out = np.ones(len(counts))
+    present = counts > 0
+    labels = np.flatnonzero(present)
+    # compute_class_weight on the labels, each once, weighted by their rows'
+    # weight sums: scikit-learn's formula on all the rows.
+    out[present] = compute_class_weight(
+        "balanced", classes=labels, y=labels, sample_weight=weights[present]
+    )
+    return out
+
+
+class ClassTargets:
+    """Class labels (1-D) or a binary indicator matrix (multilabel).
+
+    Parameters
+    ----------
+    out_activation : {'logistic', 'softmax'}
+        The requested output units; two classes and multilabel targets use
+        one sigmoid per output whatever is requested.
+    class_weight : dict, 'balanced' or None
+        The estimator's class weights.
+
+    Attributes
+    ----------
+    binarizer : LabelBinarizer
+        Fitted by :meth:`fit`: the classes, in the order of the output units.
+    weights : ndarray or None
+        The fitted class weights (:meth:`fit_class_weight`): one per class,
+        or for multilabel targets one per label and value (n_labels, 2).
+    """
+
+    def __init__(self, out_activation="logistic", class_weight=None):
+        self.requested = out_activation
+        self.class_weight = class_weight
+        self.binarizer = None
+        self.weights = None
+
+    @classmethod
+    def for_estimator(cls, estimator):
+        """The strategy an estimator's parameters ask for (its class_weight checked)."""
+        class_weight = estimator.class_weight
+        if isinstance(class_weight, dict):
+            negative = {k: v for k, v in class_weight.items() if not v >= 0}
+            if negative:
+                shown = ", ".join(
+                    f"class {plain_value(k)}: {plain_value(v)}" for k, v in negative.items()
+                )
+                raise ValueError(
+                    f"class_weight must be non-negative, as sample weights are; got {shown}."
+                )
+        return cls(estimator.out_activation, class_weight)
+
+    @classmethod
+    def fitted(cls, estimator):
+        """The strategy a fitted classifier predicts with (its stored state)."""
+        targets = cls(estimator.out_activation_)
+        targets.binarizer = estimator._label_binarizer
+        return targets
+
+    def check_known(self, y):
+        """Labels among the fitted classes (a clear error otherwise)."""
+        if y.ndim == 1:
+            unknown = np.setdiff1d(y, self.classes)
+            if unknown.size:
+                raise ValueError(f"y contains labels not seen in fit: {unknown}.")
+        return y
+
+    # ------------------------------------------------------- fitting
+
+    @staticmethod
+    def check(y):
+        """Targets a classifier can learn (scikit-learn's check); 1-D for a column."""
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        check_classification_targets(y)
+        return y
+
+    @staticmethod
+    def summarize(y):
+        """What fitting needs of a chunk's targets: its labels and their counts.
+
+        ``{"kind": "labels", "labels", "counts"}`` for 1-D labels, ``{"kind":
+        type_of_target, "width"}`` for an indicator matrix.
+        """
+        if y.ndim == 2:
+            return {"kind": type_of_target(y), "width": y.shape[1]}
+        labels, counts = np.unique(y, return_counts=True)
+        return {"kind": "labels", "labels": labels, "counts": counts}
+
+    def fit(self, summaries):
+        """Fit the classes on the chunks' summaries (:meth:`summarize`)."""
+        kinds = {s["kind"] for s in summaries}
+        if kinds == {"multilabel-indicator"}:
+            # What LabelBinarizer fitted on the whole indicator matrix holds.
+            width = summaries[0]["width"]
+            self.binarizer = LabelBinarizer().fit(np.eye(max(width, 2), width, dtype=int))
+        elif kinds - {"labels"}:
+            raise ValueError(
+                f"Targets must be 1-D labels or a binary indicator matrix; got {sorted(kinds)}."
+            )
+        else:
+            classes = np.unique(np.concatenate([s["labels"] for s in summaries]))
+            self.binarizer = LabelBinarizer().fit(classes)
+        check_fit_targets(self.binarizer, self.requested)
+        return self
+
+    def fit_y(self, y):
+        """Fit the classes on all the targets at once (in memory)."""
+        self.binarizer = LabelBinarizer().fit(y)
+        check_fit_targets(self.binarizer, self.requested)
+        return self
+
+    @property
+    def classes(self):
+        return self.binarizer.classes_
+
+    @property
+    def multilabel(self):
+        return self.binarizer.y_type_ == "multilabel-indicator"
+
+    @property
+    def n_outputs(self):
+        """Output units: one for two classes, one per class or label otherwise."""
+        n_classes = len(self.classes)
+        return n_classes if self.multilabel or n_classes > 2 else 1
+
+    @property
+    def out_activation(self):
+        """The output units used: the requested ones, or logistic where only they fit."""
+        return "logistic" if self.n_outputs == 1 or self.multilabel else self.requested
+
+    def loss(self):
+        """The output loss (:mod:`skmlp._losses`)."""
+        return get_loss(self.out_activation, self.n_outputs)
+
+    def encode(self, y):
+        """The binary output targets of the rows, (n_rows, n_outputs)."""
+        return self.binarizer.transform(y)
+
+    def class_counts(self, summaries):
+        """Rows per class over the summaries (None for multilabel targets: no strata)."""
+        if self.multilabel:
+            return None
+        counts = np.zeros(len(self.classes), dtype=np.int64)
+        for s in summaries:
+            counts[np.searchsorted(self.classes, s["labels"])] += s["counts"]
+        return counts
+
+    def chunk_class_counts(self, summary):
+        """One chunk's rows per class, in class order (its :meth:`summarize`)."""
+        counts = np.zeros(len(self.classes), dtype=np.int64)
+        counts[np.searchsorted(self.classes, summary["labels"])] = summary["counts"]
+        return counts
+
+    def codes(self, y):
+        """Each row's class index."""
+        return np.searchsorted(self.classes, y)
+
+    # --------------------------------------------------- class weights
+
+    def class_sums(self, y, s):
+        """Rows and weight sums of each class (of each label's 0 and 1 for multilabel).
+
+        `s` the rows' sample weights (None: ones). What :meth:`fit_class_weight`
+        needs, added over the chunks.
+        """
+        if y.ndim == 1:
+            codes, width = self.codes(y), len(self.classes)
+            weights = np.bincount(codes, s, minlength=width).astype(np.float64)
+            return np.bincount(codes, minlength=width), weights
+        columns = (y != 0).astype(np.intp).T
+        counts = np.array([np.bincount(c, minlength=2) for c in columns])
+        weights = [np.bincount(c, s, minlength=2).astype(np.float64) for c in columns]
+        return counts, np.array(weights)
+
+    def fit_class_weight(self, counts, weights):
+        """Fit the class weights on the training rows' per-class counts and weight sums.
+
+        'balanced' counts each class by its rows' sample weights: ``S /
+        (n_classes * S_c)`` (per label and value for multilabel targets), so
+        that a row repeated k times and a row of weight k count alike. A
+        dict gives each class its weight (scikit-learn's errors for unknown
+        classes, and for multilabel targets).
+        """
+        class_weight = self.class_weight
+        if class_weight is None:
+            self.weights = None
+        elif counts.ndim == 2:
+            if class_weight != "balanced":
+                compute_sample_weight(class_weight, np.zeros((1, len(counts))))  # raises
+            self.weights = np.array([_balanced(c, w) for c, w in zip(counts, weights)])
+        elif class_weight == "balanced":
+            self.weights = _balanced(counts, weights)
+        else:
+            self.weights = np.asarray(
+                compute_class_weight(class_weight, classes=self.classes, y=self.classes),
+                np.float64,
+            )
+        return self
+
+    def row_weights(self, y, s=None):
+        """The sample weights `s` (None: ones) times the rows' class weights.
+
+        None when there are neither. Multilabel: the product over the labels,
+        in label order, of each label's weight for the row's value.
+        """
+        weights = self.weights
+        if weights is None:
+            return s
+        if y.ndim == 1:
+            row = weights[self.codes(y)]  # a class without training rows weighs 1
+        else:
+            row = np.ones(len(y))
+            for label in range(y.shape[1]):
+                row *= weights[label][(y[:, label] != 0).astype(np.intp)]
+        return row if s is None else s * row
+
+    # ------------------------------------------------------- scoring
+
+    def decode(self, logits):
+        """The labels the logits (n_rows, n_outputs) predict."""
+        return self.binarizer.inverse_transform(logits, threshold=0.0)
+
+    def validation_terms(self, logits, y, w):
+        """Sufficient statistics of the accuracy on some held-out rows.
+
+        ``[weight of the rows predicted right, weight of the rows]`` (`w`
+        None: each row weighs 1); add them over the chunks in chunk order.
+        """
+        right = np.reshape(self.decode(logits) == y, (len(y), -1)).all(axis=1)
+        if w is None:
+            return np.array([float(right.sum()), float(len(y))])
+        return np.array([float(w[right].sum()), float(w.sum())])
+
+    @staticmethod
+    def validation_score(terms):
+        """The weighted accuracy from the added :meth:`validation_terms`."""
+        right, total = terms
+        if not total > 0:  # what accuracy_score raises
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        return float(right / total)
+
+    def fitted_attributes(self):
+        """The attributes a fitted estimator predicts with."""
+        return {
+            "_label_binarizer": self.binarizer,
+            "classes_": self.classes,
+            "out_activation_": self.out_activation,
+        }
