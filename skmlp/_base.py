@@ -41,7 +41,13 @@ from ._validation import check_parameters
 
 
 class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
-    """Base class of the backpropagation estimators; not for direct use."""
+    """Base class of the backpropagation estimators; not for direct use.
+
+    A subclass sets ``_targets_class``, its target strategy
+    (:mod:`skmlp._targets`), and adds its own parameters and outputs.
+    """
+
+    _targets_class: ClassVar[type]
 
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -198,6 +204,10 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
             "n_outputs_": layout.layer_sizes[-1],
             **targets.fitted_attributes(),
         }
+
+    def _fitted_targets(self):
+        """The target strategy the fitted estimator predicts with."""
+        return self._targets_class.fitted(self)
 
     # -------------------------------------------------------- parameters
 

@@ -127,6 +127,7 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
     0.97
     """
 
+    _targets_class = ClassTargets
     _parameter_constraints: ClassVar[dict] = {
         **BaseBackpropMLP._parameter_constraints,
         "out_activation": [StrOptions({"logistic", "softmax"})],
@@ -177,12 +178,6 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
         )
         self.out_activation = out_activation
         self.class_weight = class_weight
-
-    def _targets_strategy(self):
-        return ClassTargets.for_estimator(self)
-
-    def _fitted_targets(self):
-        return ClassTargets.fitted(self)
 
     @classmethod
     def from_thetas(cls, thetas, classes, **params):

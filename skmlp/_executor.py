@@ -329,49 +329,68 @@ class ThreadExecutor:
         so a thread waits only when the ring is full. Unthreaded, the calling
         thread evaluates every chunk, in the same order, with the same result.
         """
-        slots = self._slots
         if not threaded:
-            ws, slot = self.workspaces[0], slots[0]
+            ws, slot = self.workspaces[0], self._slots[0]
             for c in range(n_chunks):
                 total.add(*run(c, ws, slot))
             return
-        n_slots = len(slots)
-        counter = itertools.count()  # next() on it is atomic under the GIL
-        turn = self._turn
-        state = {"next": 0, "failed": False}
-        results = [None] * n_slots
-
-        def work(ws):
-            try:
-                for c in counter:
-                    if c >= n_chunks:
-                        return
-                    if c - state["next"] >= n_slots:
-                        with turn:
-                            while c - state["next"] >= n_slots and not state["failed"]:
-                                turn.wait()
-                    if state["failed"]:
-                        return
-                    result = run(c, ws, slots[c % n_slots])
-                    with turn:
-                        results[c % n_slots] = result
-                        while state["next"] < n_chunks and results[state["next"] % n_slots]:
-                            s = state["next"] % n_slots
-                            total.add(*results[s])
-                            results[s] = None
-                            state["next"] += 1
-                        turn.notify_all()
-            except BaseException:
-                with turn:
-                    state["failed"] = True
-                    turn.notify_all()
-                raise
-
-        futures = [self._pool.submit(work, ws) for ws in self.workspaces[1:]]
+        ring = _Ring(run, n_chunks, total, self._slots, self._turn)
+        futures = [self._pool.submit(ring.work, ws) for ws in self.workspaces[1:]]
         try:
-            work(self.workspaces[0])
+            ring.work(self.workspaces[0])
         finally:
             for f in futures:
                 f.exception()  # every worker has stopped before anything is raised
         for f in futures:
             f.result()
+
+
+class _Ring:
+    """A threaded run's shared state: the chunk counter and the ring of results.
+
+    Slot ``c % R`` holds chunk c's result until it is added, strictly in
+    chunk order, by whichever thread completes the next chunk in order.
+    """
+
+    def __init__(self, run, n_chunks, total, slots, turn):
+        self.run, self.n_chunks, self.total = run, n_chunks, total
+        self.slots, self.turn = slots, turn
+        self.counter = itertools.count()  # next() on it is atomic under the GIL
+        self.next = 0  # the next chunk to add
+        self.failed = False
+        self.results = [None] * len(slots)
+
+    def work(self, ws):
+        """Take chunks until none are left (or a thread failed)."""
+        n_slots = len(self.slots)
+        try:
+            for c in self.counter:
+                if c >= self.n_chunks or not self._room_for(c):
+                    return
+                result = self.run(c, ws, self.slots[c % n_slots])
+                self._add_in_order(c, result)
+        except BaseException:
+            with self.turn:
+                self.failed = True
+                self.turn.notify_all()
+            raise
+
+    def _room_for(self, c):
+        """Wait until chunk c's slot is free; False if a thread failed."""
+        n_slots = len(self.slots)
+        if c - self.next >= n_slots:
+            with self.turn:
+                while c - self.next >= n_slots and not self.failed:
+                    self.turn.wait()
+        return not self.failed
+
+    def _add_in_order(self, c, result):
+        n_slots = len(self.slots)
+        with self.turn:
+            self.results[c % n_slots] = result
+            while self.next < self.n_chunks and self.results[self.next % n_slots]:
+                s = self.next % n_slots
+                self.total.add(*self.results[s])
+                self.results[s] = None
+                self.next += 1
+            self.turn.notify_all()

@@ -188,6 +188,6 @@ LOSSES = {"logistic": LogisticLoss, "softmax": SoftmaxLoss}
 
 def get_loss(out_activation, n_outputs):
     """The loss of an output layer: a softmax over one output is a sigmoid."""
-    if n_outputs == 1:
+    if out_activation == "softmax" and n_outputs == 1:
         return LogisticLoss()
     return LOSSES[out_activation]()

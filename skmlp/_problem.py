@@ -198,7 +198,7 @@ def build_problem(estimator, X, y, sample_weight=None):
     hidden = check_hidden_layer_sizes(estimator.hidden_layer_sizes)
     spec = SOLVERS[estimator.solver]
     fitted = estimator.warm_start and hasattr(estimator, "_theta")
-    targets = estimator._targets_strategy()
+    targets = estimator._targets_class.for_estimator(estimator)
     rng = check_random_state(estimator.random_state)
     if is_dask_collection(X):
         from ._dask.problem import cluster_data  # dask is an optional dependency
@@ -208,7 +208,7 @@ def build_problem(estimator, X, y, sample_weight=None):
         data = memory_data(estimator, targets, X, y, sample_weight, fitted, rng, spec.float64)
     layout = Layout((data.n_features, *hidden, targets.n_outputs))
     if fitted:
-        theta0 = warm_start_theta(estimator, targets.classes, layout.layer_sizes)
+        theta0 = warm_start_theta(estimator, targets, layout.layer_sizes)
     else:
         theta0 = layout.init(rng, estimator.init_epsilon)
     return TrainingProblem(

@@ -28,7 +28,7 @@ from sklearn.utils.class_weight import compute_class_weight, compute_sample_weig
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from ._losses import get_loss
-from ._validation import check_fit_targets, plain_value
+from ._validation import InconsistentState, plain_value
 
 
 def _balanced(counts, weights):
@@ -64,6 +64,10 @@ class ClassTargets:
         or for multilabel targets one per label and value (n_labels, 2).
     """
 
+    # The fitted estimator's attributes this strategy keeps (fitted_attributes).
+    FITTED_ATTRIBUTES = ("_label_binarizer", "classes_")
+    OUT_ACTIVATIONS = ("logistic", "softmax")
+
     def __init__(self, out_activation="logistic", class_weight=None):
         self.requested = out_activation
         self.class_weight = class_weight
@@ -91,6 +95,58 @@ class ClassTargets:
         targets = cls(estimator.out_activation_)
         targets.binarizer = estimator._label_binarizer
         return targets
+
+    @classmethod
+    def check_fitted(cls, estimator, n_outputs):
+        """The stored classes, binarizer and output units agree with `n_outputs` units.
+
+        Raises :class:`~skmlp._validation.InconsistentState` naming what disagrees.
+        """
+        classes = estimator.classes_
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1:
+            raise InconsistentState(f"classes_ must be a 1-D array, got {type(classes).__name__}")
+        binarizer = getattr(estimator, "_label_binarizer", None)
+        binarizer_classes = getattr(binarizer, "classes_", None)
+        y_type = getattr(binarizer, "y_type_", None)
+        if binarizer_classes is None or y_type is None:
+            raise InconsistentState("_label_binarizer is missing or not fitted")
+        if len(binarizer_classes) != len(classes) or not np.array_equal(
+            binarizer_classes, classes
+        ):
+            raise InconsistentState(
+                f"classes_ {plain_value(classes)} differ from the label binarizer's "
+                f"classes {plain_value(binarizer_classes)}"
+            )
+        if len(classes) < 2:
+            raise InconsistentState(f"classes_ must hold at least 2 labels, got {len(classes)}")
+        if y_type == "multilabel-indicator":
+            expected, rule = len(classes), f"{len(classes)} labels (multilabel) need"
+        else:
+            expected = 1 if len(classes) == 2 else len(classes)
+            rule = f"{len(classes)} classes need"
+        if n_outputs != expected:
+            raise InconsistentState(
+                f"the network has {n_outputs} output units but {rule} {expected}"
+            )
+        out_activation = getattr(estimator, "out_activation_", None)
+        if out_activation not in cls.OUT_ACTIVATIONS:
+            raise InconsistentState(
+                f"out_activation_ must be one of {cls.OUT_ACTIVATIONS}, got {out_activation!r}"
+            )
+        if out_activation == "softmax" and n_outputs == 1:
+            raise InconsistentState(
+                "out_activation_ is 'softmax' but the network has one output unit"
+            )
+
+    def check_warm_start(self, estimator):
+        """A warm start needs the classes of the previous fit."""
+        if not np.array_equal(self.classes, estimator.classes_):
+            raise ValueError(
+                "warm_start=True needs the same classes as the previous "
+                f"fit: got {np.asarray(self.classes).tolist()}, previously "
+                f"{estimator.classes_.tolist()}. "
+                "Set warm_start=False to fit from scratch."
+            )
 
     def check_known(self, y):
         """Labels among the fitted classes (a clear error otherwise)."""
@@ -136,14 +192,29 @@ class ClassTargets:
         else:
             classes = np.unique(np.concatenate([s["labels"] for s in summaries]))
             self.binarizer = LabelBinarizer().fit(classes)
-        check_fit_targets(self.binarizer, self.requested)
+        self._check_learnable()
         return self
 
     def fit_y(self, y):
         """Fit the classes on all the targets at once (in memory)."""
         self.binarizer = LabelBinarizer().fit(y)
-        check_fit_targets(self.binarizer, self.requested)
+        self._check_learnable()
         return self
+
+    def _check_learnable(self):
+        """Two classes or more; multilabel targets need logistic outputs."""
+        if len(self.classes) < 2:
+            raise ValueError(
+                "BackpropMLPClassifier needs samples of at least 2 classes in "
+                f"the data, but the data contain only one class: "
+                f"{plain_value(self.classes[0])}."
+            )
+        if self.multilabel and self.requested == "softmax":
+            raise ValueError(
+                "Multilabel targets need out_activation='logistic' (one "
+                "independent sigmoid per label); 'softmax' makes the labels "
+                "mutually exclusive."
+            )
 
     @property
     def classes(self):

@@ -1,9 +1,10 @@
 """Consistency checks of a fitted estimator's stored state.
 
-A fitted :class:`~skmlp.BackpropMLPClassifier` keeps its parameters in one
-flat vector ``_theta`` laid out by ``_layer_sizes`` (:class:`~skmlp._layout.Layout`)
-and maps its output units to ``classes_`` through ``_label_binarizer``. A
-model loaded from a damaged or hand-edited file (pickle, joblib, skops) can
+A fitted skmlp estimator keeps its parameters in one flat vector ``_theta``
+laid out by ``_layer_sizes`` (:class:`~skmlp._layout.Layout`), and what its
+target strategy keeps (a classifier maps its output units to ``classes_``
+through ``_label_binarizer``; the strategy checks its own part). A model
+loaded from a damaged or hand-edited file (pickle, joblib, skops) can
 carry arrays that disagree with each other; predicting with them would end
 in a numpy reshape or broadcasting error from deep inside the forward pass.
 :func:`check_parameters` finds such states first and names what disagrees.
@@ -17,8 +18,6 @@ import numpy as np
 from ._activations import ACTIVATIONS
 from ._layout import Layout
 
-_OUT_ACTIVATIONS = ("logistic", "softmax")
-
 
 def plain_value(value):
     """A value as a message shows it: numpy scalars and arrays as Python's
@@ -30,23 +29,24 @@ def plain_value(value):
     return value
 
 
-def _damaged(what):
-    return ValueError(
-        f"This BackpropMLPClassifier's stored state is inconsistent: {what}. "
-        "The model was probably loaded from a damaged or edited file; refit it."
-    )
+class InconsistentState(Exception):
+    """What of a fitted state disagrees (raised inside the checks, reported by
+    :func:`check_parameters` as a ValueError naming the estimator)."""
+
+
+damaged = InconsistentState
 
 
 def _check_layer_sizes(layer_sizes):
     if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
-        raise _damaged(
+        raise damaged(
             f"_layer_sizes must be a sequence of integers, got {plain_value(layer_sizes)!r}"
         )
     sizes = list(layer_sizes)
     if len(sizes) < 2 or not all(
         isinstance(s, Integral) and not isinstance(s, (bool, np.bool_)) and s > 0 for s in sizes
     ):
-        raise _damaged(
+        raise damaged(
             "_layer_sizes must hold at least 2 positive integers (input and "
             f"output units), got {plain_value(layer_sizes)!r}"
         )
@@ -55,44 +55,18 @@ def _check_layer_sizes(layer_sizes):
 
 def _check_theta(theta, layout):
     if not isinstance(theta, np.ndarray):
-        raise _damaged(f"_theta must be a numpy array, got {type(theta).__name__}")
+        raise damaged(f"_theta must be a numpy array, got {type(theta).__name__}")
     if theta.dtype != np.float64:
-        raise _damaged(f"_theta must have dtype float64, got {theta.dtype}")
+        raise damaged(f"_theta must have dtype float64, got {theta.dtype}")
     if theta.ndim != 1:
-        raise _damaged(f"_theta must be 1-D, got shape {theta.shape}")
+        raise damaged(f"_theta must be 1-D, got shape {theta.shape}")
     if theta.size != layout.n_params:
-        raise _damaged(
+        raise damaged(
             f"_theta has {theta.size} elements but layer sizes {layout.layer_sizes} "
             f"need {layout.n_params}"
         )
     if not np.isfinite(theta).all():
-        raise _damaged(f"_theta contains {int(np.sum(~np.isfinite(theta)))} non-finite values")
-
-
-def _check_classes(estimator, n_outputs):
-    classes = estimator.classes_
-    if not isinstance(classes, np.ndarray) or classes.ndim != 1:
-        raise _damaged(f"classes_ must be a 1-D array, got {type(classes).__name__}")
-    binarizer = getattr(estimator, "_label_binarizer", None)
-    binarizer_classes = getattr(binarizer, "classes_", None)
-    y_type = getattr(binarizer, "y_type_", None)
-    if binarizer_classes is None or y_type is None:
-        raise _damaged("_label_binarizer is missing or not fitted")
-    if len(binarizer_classes) != len(classes) or not np.array_equal(binarizer_classes, classes):
-        raise _damaged(
-            f"classes_ {plain_value(classes)} differ from the label binarizer's "
-            f"classes {plain_value(binarizer_classes)}"
-        )
-    if len(classes) < 2:
-        raise _damaged(f"classes_ must hold at least 2 labels, got {len(classes)}")
-    if y_type == "multilabel-indicator":
-        expected = len(classes)
-        rule = f"{len(classes)} labels (multilabel) need {expected}"
-    else:
-        expected = 1 if len(classes) == 2 else len(classes)
-        rule = f"{len(classes)} classes need {expected}"
-    if n_outputs != expected:
-        raise _damaged(f"the network has {n_outputs} output units but {rule}")
+        raise damaged(f"_theta contains {int(np.sum(~np.isfinite(theta)))} non-finite values")
 
 
 def check_parameters(estimator):
@@ -139,74 +113,53 @@ def check_parameters(estimator):
     ...
     ValueError: This BackpropMLPClassifier's stored state is inconsistent: _theta has 2 ...
     """
-    missing = [
-        name
-        for name in ("_theta", "_layer_sizes", "_label_binarizer", "classes_", "n_features_in_")
-        if not hasattr(estimator, name)
-    ]
+    try:
+        return _checked_layout(estimator)
+    except InconsistentState as error:
+        raise ValueError(
+            f"This {type(estimator).__name__}'s stored state is inconsistent: {error}. "
+            "The model was probably loaded from a damaged or edited file; refit it."
+        ) from None
+
+
+def _checked_layout(estimator):
+    targets = estimator._targets_class
+    fitted = ("_theta", "_layer_sizes", *targets.FITTED_ATTRIBUTES, "n_features_in_")
+    missing = [attribute for attribute in fitted if not hasattr(estimator, attribute)]
     if missing:
-        raise _damaged(f"the fitted attributes {missing} are missing")
+        raise damaged(f"the fitted attributes {missing} are missing")
 
     layer_sizes = _check_layer_sizes(estimator._layer_sizes)
     n_features = estimator.n_features_in_
     if not isinstance(n_features, Integral) or layer_sizes[0] != n_features:
-        raise _damaged(
+        raise damaged(
             f"the network has {layer_sizes[0]} input units but n_features_in_ is "
             f"{plain_value(n_features)!r}"
         )
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None and len(names) != n_features:
-        raise _damaged(
+        raise damaged(
             f"feature_names_in_ has {len(names)} names but n_features_in_ is {n_features}"
         )
     layout = Layout(layer_sizes)
     _check_theta(estimator._theta, layout)
-    _check_classes(estimator, layer_sizes[-1])
+    targets.check_fitted(estimator, layer_sizes[-1])
 
     for name, expected in (("n_layers_", layout.n_layers), ("n_outputs_", layer_sizes[-1])):
         value = getattr(estimator, name, expected)
         if value != expected:
-            raise _damaged(
+            raise damaged(
                 f"{name} is {plain_value(value)!r} but _layer_sizes {layer_sizes} give {expected}"
             )
-    out_activation = getattr(estimator, "out_activation_", None)
-    if out_activation not in _OUT_ACTIVATIONS:
-        raise _damaged(
-            f"out_activation_ must be one of {_OUT_ACTIVATIONS}, got {out_activation!r}"
-        )
-    if out_activation == "softmax" and layer_sizes[-1] == 1:
-        raise _damaged("out_activation_ is 'softmax' but the network has one output unit")
     activation = getattr(estimator, "activation_", None)
     if activation not in ACTIVATIONS:
-        raise _damaged(f"activation_ must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        raise damaged(f"activation_ must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     return layout
 
 
-def check_fit_targets(binarizer, out_activation):
-    """The targets a fit can learn: two classes or more; multilabel ones need logistic outputs."""
-    if len(binarizer.classes_) < 2:
-        raise ValueError(
-            "BackpropMLPClassifier needs samples of at least 2 classes in "
-            f"the data, but the data contain only one class: "
-            f"{plain_value(binarizer.classes_[0])}."
-        )
-    if binarizer.y_type_ == "multilabel-indicator" and out_activation == "softmax":
-        raise ValueError(
-            "Multilabel targets need out_activation='logistic' (one "
-            "independent sigmoid per label); 'softmax' makes the labels "
-            "mutually exclusive."
-        )
-
-
-def warm_start_theta(estimator, classes, layer_sizes):
-    """A copy of the fitted parameters, for a warm start on `classes` and `layer_sizes`."""
-    if not np.array_equal(classes, estimator.classes_):
-        raise ValueError(
-            "warm_start=True needs the same classes as the previous "
-            f"fit: got {np.asarray(classes).tolist()}, previously "
-            f"{estimator.classes_.tolist()}. "
-            "Set warm_start=False to fit from scratch."
-        )
+def warm_start_theta(estimator, targets, layer_sizes):
+    """A copy of the fitted parameters, for a warm start on `targets` and `layer_sizes`."""
+    targets.check_warm_start(estimator)
     if tuple(layer_sizes) != tuple(estimator._layer_sizes):
         raise ValueError(
             "warm_start=True needs the same network shape as the "

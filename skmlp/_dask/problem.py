@@ -71,7 +71,7 @@ def _total(summaries, key):
 
 
 def _inputs(estimator, X, y, sample_weight, fitted):
-    """X, y and sample_weight as dask arrays with X's row chunks, checked as in memory."""
+    """X, y and sample_weight as dask arrays with X's row chunks, checked like arrays."""
     X = as_row_chunked(X) if not hasattr(X, "columns") else X
     validate_data(estimator, feature_meta(X), reset=not fitted, skip_check_array=True)
     X = as_row_chunked(X)
