@@ -10,8 +10,8 @@ activations allocate nothing, and neither do the derivatives when given
 ``work``, a scratch array shaped like ``z`` (the engine always passes one;
 without it they allocate it). ``second_derivative`` returns a new array (the
 curvature products' exact Hessian only). They use numpy's vectorized
-``tanh``/``exp`` rather than ``scipy.special.expit`` or ``logaddexp`` (several
-times slower per element).
+``tanh``/``exp`` rather than ``scipy.special.expit`` or ``logaddexp``, which
+are slower per element.
 """
 
 import numpy as np
@@ -53,13 +53,10 @@ def _tanh_runs_avx512(dtype):
 
 
 # The sigmoid's form, a function of the dtype and of this machine's numpy
-# kernels only (never of a timing, so a fit gives the same model every run).
-# Measured (benchmarks/bench_kernels.py, 5000 x 25 .. 8000 x 40 blocks): on an
-# Intel Xeon with AVX-512 the exp form takes 0.80-0.83x the tanh form's time
-# in float64 but 1.30-1.43x in float32; on AVX2 code paths (numpy's AVX-512
-# kernels disabled, as on an AMD EPYC) 0.21-0.41x in float64 and 0.54-0.59x
-# in float32. It is also the more accurate form for a < 0, where 1 + tanh(a/2)
-# cancels. So: exp, except float32 where tanh has numpy's AVX-512 kernel.
+# kernels only (never of a timing, so a fit gives the same model every run):
+# exp, the faster form except in float32 where tanh has numpy's AVX-512
+# kernel (figures in docs/user_guide/performance.rst), and the more accurate
+# one for a < 0, where 1 + tanh(a/2) cancels.
 FLOAT32_LOGISTIC_BY_TANH = _tanh_runs_avx512(np.float32)
 
 

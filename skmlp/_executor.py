@@ -46,10 +46,8 @@ from ._chunks import OrderedSum
 # AUTO_WORKSPACE_BYTES and AUTO_MAX_ROWS rows (X itself is never copied);
 # the number of chunks is rounded up to a multiple of AUTO_CHUNK_MULTIPLE so
 # that two threads get equal shares; but no chunk gets less than
-# AUTO_MIN_CHUNK_WORK multiply-adds (about 0.3 ms), below which a second
-# thread gains less than it costs. (Measured on 2 vCPUs, 5000 x 400 rows,
-# 400-25-10: two chunks of 2500 rows beat four of 1250 by 10% in float64 and
-# float32; splitting the cache-sized chunks of the draft gained nothing.)
+# AUTO_MIN_CHUNK_WORK multiply-adds, below which a second thread gains less
+# than it costs (the measurements: docs/user_guide/performance.rst).
 AUTO_WORKSPACE_BYTES = 16 << 20
 AUTO_MAX_ROWS = 4096
 AUTO_CHUNK_MULTIPLE = 2
@@ -64,13 +62,9 @@ AUTO_MIN_CHUNK_WORK = 4_000_000
 # then after twice as many evaluations each time such a probe confirms the
 # choice, after ADAPT_EVERY again when it changes it. A probe is several
 # evaluations, and the threads are favoured, because the threaded way is slow
-# for its first evaluations after the second core idled (measured on 2
-# vCPUs, 5000 x 400 float32: 2.5 then 2.2 ms after unthreaded evaluations,
-# 3.1-5.1 ms for 12 evaluations after a 0.3 s rest, against 3.0-3.2 ms
-# unthreaded): judged by single evaluations, the schedule settled on the
-# calling thread alone for most of a fit on an idle machine, 1.45x slower.
-# (A probe the wrong way costs its evaluations' worth; probing every 16th
-# cost 5% of a 100-iteration fit on 2 CPUs.)
+# for its first evaluations after the second core idled: judged by single
+# evaluations, the schedule settled on the calling thread alone on an idle
+# machine (docs/user_guide/performance.rst).
 ADAPT_PROBES = 3
 ADAPT_RECENT = 4
 ADAPT_EVERY = 16
@@ -84,9 +78,9 @@ AUTO_MAX_THREADS = 8
 # AUTO_MAX_ROWS rows, none under AUTO_MIN_CHUNK_WORK), but a thread's buffers
 # within PREDICT_WORKSPACE_BYTES and a multiple of PREDICT_ROW_MULTIPLE rows:
 # OpenBLAS's gemm rounds a row by its place in the blocks it cuts the product
-# into, and chunks of whole 64-row blocks gave the same bits as one product
-# over all rows, single-threaded, in every case measured (0.3.31 SkylakeX;
-# other chunkings moved logits by ~5e-14, as do 2 BLAS threads instead of 1).
+# into, and chunks of whole 64-row blocks keep the bits of one product over
+# all rows, single-threaded, wherever this was checked (other chunkings move
+# the logits by a few ulps, as do 2 BLAS threads instead of 1).
 # Every chunk runs with BLAS on one thread. Threads from
 # PREDICT_THREAD_MIN_WORK multiply-adds on (two chunks' worth); below, the
 # calling thread alone.

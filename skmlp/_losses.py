@@ -157,7 +157,7 @@ class SoftmaxLoss:
         if out is None:
             return log_softmax(logits, axis=1)
         # The row maxima are exact in any layout: from the logits as given
-        # (the engine's transposed view reduces 10x faster than short rows).
+        # (the engine's transposed view reduces faster than short rows).
         row_max = logits.max(axis=1, keepdims=True)
         if out is not logits:
             np.copyto(out, logits)

@@ -19,8 +19,7 @@ preallocated for a number of rows, so a pass allocates nothing that grows with
 the rows (the curvature products' output step excepted). The output layer is
 kept transposed, one row per output, so that the softmax reduces along
 contiguous rows and the output layer's products take their faster
-orientation (measured: float32 evaluations of 400-25-10 3% faster, float64
-unchanged).
+orientation.
 
 The first layer's products are the only ones that touch the data: dense or
 sparse, each in its faster orientation, they live in one adapter,
@@ -62,10 +61,11 @@ class FirstLayer:
 
     Notes
     -----
-    Dense float64 blocks compute ``X W`` as ``(W^T X^T)^T`` (OpenBLAS's dgemm is
-    about 25% faster with the long dimension as M; sgemm is faster the plain
-    way) and the gradient ``X^T D`` as ``(D^T X)^T`` (15-25% faster); sparse
-    blocks use scipy's products.
+    Dense float64 blocks compute ``X W`` as ``(W^T X^T)^T`` (OpenBLAS's dgemm
+    is faster with the long dimension as M; sgemm is faster the plain way)
+    and the gradient ``X^T D`` as ``(D^T X)^T``, each product in its faster
+    orientation (docs/user_guide/performance.rst); sparse blocks use scipy's
+    products.
     """
 
     def __init__(self, X):
