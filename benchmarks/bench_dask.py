@@ -36,13 +36,14 @@ average 0.7-1.4), 200,000 rows, 100 iterations, medians of 3 fits each:
 overhead 4.2 ms median (28.8 ms with a graph per evaluation); float64 in
 memory 18.6 s, cluster 20.6 s (1.11x), Spark 107.9 s (5.2x the cluster);
 float32 in memory 10.7 s, cluster 10.4 s (0.97x), Spark 10.4x the cluster.
-Until the cluster objective limited the client's BLAS to one thread, the
+Until the Dask executor limited the client's BLAS to one thread, the
 float32 cluster fit took 2.3x the in-memory one: L-BFGS-B's vector products
 on the client woke OpenBLAS's threads, which spun on the cores the workers
 compute on (146 ms per evaluation instead of 97).
 """
 
 import argparse
+import importlib.util
 import os
 import statistics
 import tempfile
@@ -58,6 +59,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skmlp import BackpropMLPClassifier
 from skmlp._dask import DATA_CONFIG
+from skmlp._problem import build_problem
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 
@@ -77,10 +79,10 @@ def cluster():
 
 def _chunk_term(chunk, theta, layer_sizes):
     from skmlp._layout import Layout
-    from skmlp._objective import Objective
+    from skmlp._problem import make_objective
 
     X, Y = chunk
-    with Objective(Layout(layer_sizes), X, Y, alpha=0.0, n_threads=1) as objective:
+    with make_objective(Layout(layer_sizes), X, Y, alpha=0.0, n_threads=1) as objective:
         loss, grad = objective.loss_and_grad(theta)
     return loss * len(X), grad * len(X)
 
@@ -98,13 +100,13 @@ def overhead(client, n_calls):
     X = rng.standard_normal((128, 8))
     y = rng.integers(0, 2, 128)
     clf = BackpropMLPClassifier((3,), alpha=0.0, random_state=0)
-    problem = clf._cluster_training_problem(da.from_array(X, chunks=(16, 8)), y, None)
+    problem = build_problem(clf, da.from_array(X, chunks=(16, 8)), y)
     theta = problem.theta0
     layer_sizes = problem.layout.layer_sizes
     chunks = client.scatter([(X[i : i + 16], y[i : i + 16, None]) for i in range(0, 128, 16)])
     arguments = {"theta": theta, "layer_sizes": layer_sizes}
     actor_times, graph_times = [], []
-    with problem.objective as objective:
+    with problem as objective:
         for _ in range(10):  # warm up both ways
             objective.loss_and_grad(theta)
             terms = client.map(_chunk_term, chunks, pure=False, **arguments)
@@ -308,9 +310,14 @@ def main():
     if args.quick:
         args.rows, args.iters, args.calls = 8000, 10, 100
     print("\n".join(machine_description(("dask", "distributed", "pyspark"))))
+    spark = not args.no_spark
+    missing = [m for m in ("pyspark", "pyarrow") if importlib.util.find_spec(m) is None]
+    if spark and missing:
+        print(f"- no Spark column: {' and '.join(missing)} not installed (Spark needs both)")
+        spark = False
     with cluster() as local_cluster, Client(local_cluster) as client:
         overhead(client, args.calls)
-        fit_times(client, args.rows, args.iters, not args.no_spark, args.repeats)
+        fit_times(client, args.rows, args.iters, spark, args.repeats)
         if args.quick:
             streaming_cost(client, 4, 1000, 5)
         else:

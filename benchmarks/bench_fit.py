@@ -65,6 +65,7 @@ from threadpoolctl import threadpool_limits
 from skmlp import BackpropMLPClassifier, _rows
 from skmlp._layout import Layout
 from skmlp._objective import Objective
+from skmlp._problem import make_objective
 from skmlp._rows import canonical_rows
 
 TOL = 1e-12  # nobody stops before max_iter
@@ -185,7 +186,7 @@ class SkmlpMethod:
                 seconds = time.perf_counter() - start
         finally:
             Objective.loss_and_grad = loss_and_grad
-        clf.threaded_ = f"{used[0].n_threaded_evaluations}/{used[0].n_evaluations}"
+        clf.threaded_ = f"{used[0].executor.n_threaded}/{used[0].n_evaluations}"
         return seconds, inside[0], clf.n_iter_, clf.n_fun_, float(clf.loss_), clf
 
 
@@ -367,7 +368,9 @@ def run(name, X_train, X_test, y_train, y_test, hidden, repeats, max_iter):
     at_start = {}
     Y = LabelBinarizer().fit_transform(y_train)
     for dtype in (np.float64, np.float32):
-        with Objective(layout, X_train.astype(dtype), Y, out_activation="softmax") as objective:
+        with make_objective(
+            layout, X_train.astype(dtype), Y, out_activation="softmax"
+        ) as objective:
             at_start[dtype] = objective.loss_and_grad(theta0)
     (loss64, grad64), (loss32, grad32) = at_start[np.float64], at_start[np.float32]
     print()

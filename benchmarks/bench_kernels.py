@@ -8,10 +8,11 @@ Each kernel runs in place on preallocated arrays, as in the engine, with BLAS
 on one thread (the engine evaluates its chunks with single-threaded BLAS):
 
 1. the hidden sigmoid on 5000x25, 2500x25 and 8000x40 pre-activations:
-   "tanh" ``(1 + tanh(a / 2)) / 2`` (the engine's form today), "exp"
-   negative / exp / +1 / reciprocal in place, "exp, divide" the same with
-   ``1 / x`` by np.divide, scipy.special.expit; and the bare np.tanh and
-   np.exp for reference;
+   "tanh" ``(1 + tanh(a / 2)) / 2`` (the reference of the "x" columns; the
+   engine's form in float32 where numpy's tanh has an AVX-512 kernel),
+   "exp" negative / exp / +1 / reciprocal in place (the engine's form
+   otherwise), "exp, divide" the same with ``1 / x`` by np.divide,
+   scipy.special.expit; and the bare np.tanh and np.exp for reference;
 2. the softmax output layer (loss terms and ``p - y``) on the logits of those
    chunks (5000x10, 2500x10, 8000x8): the engine's transposed layout
    (outputs x rows, reductions along contiguous rows, the sum as a product
@@ -28,7 +29,8 @@ on one thread (the engine evaluates its chunks with single-threaded BLAS):
 
 Every kernel of a group takes one turn per repeat (interleaved), its input
 restored outside the timed call; the figure is the median in microseconds
-and "x" the time relative to the engine's current form (below 1: faster).
+and "x" the time relative to the first form of the group (the engine's,
+except for the sigmoid; below 1: faster).
 The columns "max |diff|" check that the forms compute the same values.
 
 By default the script runs twice: natively, then in a subprocess with

@@ -76,14 +76,14 @@ from threadpoolctl import threadpool_limits
 
 from skmlp import BackpropMLPClassifier
 from skmlp._layout import Layout
-from skmlp._objective import Objective
+from skmlp._problem import make_objective
 
 
 @contextlib.contextmanager
 def skmlp_objective(layout, X, Y, *, activation, out_activation, alpha):
     """skmlp's J on fixed data as ``theta -> (loss, grad)``: the one place that builds it."""
-    with Objective(
-        layout, X, Y, None, activation=activation, out_activation=out_activation, alpha=alpha
+    with make_objective(
+        layout, X, Y, activation=activation, out_activation=out_activation, alpha=alpha
     ) as objective:
         yield objective.loss_and_grad
 

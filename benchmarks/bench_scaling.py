@@ -31,7 +31,7 @@ import numpy as np
 from _machine import machine_description
 
 from skmlp._layout import Layout
-from skmlp._objective import Objective
+from skmlp._problem import make_objective
 
 SIZES = (1_000, 5_000, 20_000, 100_000)
 NETWORKS = ((25,), (100,), (100, 100))
@@ -41,14 +41,16 @@ N_FEATURES, N_CLASSES = 400, 10
 def time_per_evaluation(X, Y, hidden, repeats):
     layout = Layout((X.shape[1], *hidden, Y.shape[1]))
     theta = layout.init(np.random.RandomState(0))
-    with Objective(layout, X, Y, out_activation="softmax") as objective:
+    with make_objective(layout, X, Y, out_activation="softmax") as objective:
+        chunks = objective.executor.chunk_set.chunks  # released when the objective closes
+        batch_size, n_chunks = chunks[0].n_rows, len(chunks)
         objective.loss_and_grad(theta)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
             objective.loss_and_grad(theta)
             times.append(time.perf_counter() - start)
-        return statistics.median(times), objective.batch_size, len(objective.bounds)
+        return statistics.median(times), batch_size, n_chunks
 
 
 def scaling_table(repeats, sizes):

@@ -29,8 +29,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from skmlp import BackpropMLPClassifier
-from skmlp._curvature import CurvatureObjective
 from skmlp._layout import Layout
+from skmlp._problem import make_objective
 
 SOLVERS = ["lbfgs", "tnc", "cg", "newton-cg", "trust-ncg", "trust-krylov"]
 
@@ -102,7 +102,7 @@ def hessp_cost(name, X, y, repeats):
     print("| curvature | gradient ms | Hv ms | ratio |")
     print("|---|---|---|---|")
     for curvature in ["exact", "gauss-newton"]:
-        with CurvatureObjective(layout, X, Y, curvature=curvature) as objective:
+        with make_objective(layout, X, Y, curvature=curvature) as objective:
             grad_times, hv_times = [], []
             for v in vectors:
                 start = time.perf_counter()
