@@ -31,7 +31,6 @@ from ._problem import (
     DTYPES,
     build_problem,
     check_weights,
-    is_dask_collection,
     rows_objective,
     working_dtype,
 )
@@ -276,6 +275,14 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
             layout, self._theta, X, self.activation_, transform, out, self.n_jobs, assert_finite
         )
 
+    def _cluster_score(self, X, y, sample_weight):
+        """``score`` on dask X: one distributed reduction."""
+        from ._dask.predict import cluster_score
+
+        check_is_fitted(self)
+        check_parameters(self)
+        return cluster_score(self, X, y, sample_weight)
+
     def _on_cluster(self, method, X):
         """`method` on a dask X: a lazy dask array with X's row chunks."""
         from ._dask.predict import lazy_predict
@@ -284,28 +291,14 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         check_parameters(self)
         return lazy_predict(self, method, X)
 
-    def decision_function(self, X):
-        """Output logits: shape (n_samples,) for one output unit.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        logits : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Pre-activation of the output units.
-        """
-        if is_dask_collection(X):
-            return self._on_cluster("decision_function", X)
+    def _logits(self, X):
+        """The output logits of X, (n_samples, n_outputs), chunk by chunk."""
         n_outputs = self._checked_layout().layer_sizes[-1]
 
         def transform(logits_t, rows):
             np.copyto(rows, logits_t.T)
 
-        logits = self._predict(X, lambda n, dtype: np.empty((n, n_outputs), dtype), transform)
-        return logits.ravel() if n_outputs == 1 else logits
+        return self._predict(X, lambda n, dtype: np.empty((n, n_outputs), dtype), transform)
 
     def objective(self, X, y, sample_weight=None):
         """The cost J of the current parameters on X, y (with this alpha).

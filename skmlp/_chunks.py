@@ -70,6 +70,19 @@ class OrderedSum:
         return self.scalar, self.vector
 
 
+def chunk_weight_sum(s, n_rows):
+    """One chunk's weight sum (`s` None: ``n_rows`` ones)."""
+    return float((np.ones(n_rows) if s is None else s).sum())
+
+
+def total_weight(chunk_sums):
+    """``S``: the chunks' weight sums added in chunk order, wherever the chunks are."""
+    total = OrderedSum()
+    for chunk_sum in chunk_sums:
+        total.add(chunk_sum)
+    return total.scalar
+
+
 class HeldOut:
     """Rows held out for early stopping: features (or their source), targets, weights."""
 
@@ -150,18 +163,26 @@ class ChunkSet:
         self.curvature = curvature
         self.dense = dense
         self.max_rows = max([c.n_rows for c in self.chunks] + [1])
+        self.sum_weights = None  # S, which the chunks' weights were normalized by
         self.generation = 0
         self.n_reads = 0
         self._serial = None  # run_serially's workspace and slot
 
     @classmethod
-    def from_rows(cls, network, X, Y, w, bounds, *, held_out=(), targets=None, curvature=None):
+    def from_rows(
+        cls, network, X, Y, sample_weight, bounds, *, held_out=(), targets=None, curvature=None
+    ):
         """The chunk set of rows ``X[a:b]`` for each ``(a, b)`` of `bounds`.
 
-        `w` are the normalized float64 weights ``s / S``. Dense X is only
-        read; sparse X is held as CSR (its row slices copy the chunk's
-        nonzeros, once here).
+        `sample_weight` float64 (None: ones) are normalized by their sum
+        ``S``, added chunk by chunk in chunk order (:func:`total_weight`), as
+        a cluster adds its chunks' sums. Dense X is only read; sparse X is held
+        as CSR (its row slices copy the chunk's nonzeros, once here).
         """
+        if sample_weight is None:
+            sample_weight = np.ones(X.shape[0])
+        sum_weights = total_weight(chunk_weight_sum(sample_weight[a:b], b - a) for a, b in bounds)
+        w = sample_weight / sum_weights
         sparse = sp.issparse(X)
         if sparse:
             X = sp.csr_matrix(X)
@@ -172,7 +193,9 @@ class ChunkSet:
             prepare_chunk(network, c, X[a:b], Y[a:b], w[a:b], keep_store=keep)
             for c, (a, b) in enumerate(bounds)
         ]
-        return cls(network, chunks, held_out, targets, curvature, dense=not sparse)
+        chunk_set = cls(network, chunks, held_out, targets, curvature, dense=not sparse)
+        chunk_set.sum_weights = sum_weights
+        return chunk_set
 
     @property
     def n_chunks(self):

@@ -6,14 +6,12 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseBackpropMLP
 from ._docstrings import fill_doc
 from ._layout import Layout
 from ._problem import is_dask_collection
 from ._targets import ClassTargets
-from ._validation import check_parameters
 
 
 @fill_doc
@@ -253,6 +251,24 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
 
         return self._predict(X, lambda n, dtype: np.empty((n, n_classes), dtype), transform)
 
+    def decision_function(self, X):
+        """Output logits: shape (n_samples,) for binary problems.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        logits : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Pre-activation of the output units.
+        """
+        if is_dask_collection(X):
+            return self._on_cluster("decision_function", X)
+        logits = self._logits(X)
+        return logits.ravel() if logits.shape[1] == 1 else logits
+
     def predict(self, X):
         """Predict class labels (an indicator matrix for multilabel targets).
 
@@ -335,11 +351,7 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
             Mean accuracy of ``self.predict(X)`` with respect to y.
         """
         if is_dask_collection(X):
-            from ._dask.predict import cluster_score
-
-            check_is_fitted(self)
-            check_parameters(self)
-            return cluster_score(self, X, y, sample_weight)
+            return self._cluster_score(X, y, sample_weight)
         return super().score(X, y, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):

@@ -249,6 +249,7 @@ class ThreadExecutor:
 
     def __init__(self, chunk_set, n_threads=None):
         self.chunk_set = chunk_set
+        self.sum_weights = chunk_set.sum_weights
         n_chunks = chunk_set.n_chunks
         adaptive = n_threads is None
         if adaptive:

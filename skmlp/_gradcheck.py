@@ -150,18 +150,17 @@ def _point(estimator, problem, theta):
                 f"layer sizes {layout.layer_sizes}; got shape {theta.shape}."
             )
     elif hasattr(estimator, "_theta"):
-        classes = problem.targets.classes
-        same_classes = len(estimator.classes_) == len(classes) and np.all(
-            estimator.classes_ == classes
-        )
-        if estimator._layer_sizes != layout.layer_sizes or not same_classes:
+        try:
+            if estimator._layer_sizes != layout.layer_sizes:
+                raise ValueError(
+                    f"layer sizes {estimator._layer_sizes} against {layout.layer_sizes}"
+                )
+            problem.targets.check_warm_start(estimator)  # the same classes, if any
+        except ValueError as error:
             raise ValueError(
-                "The fitted estimator (layer sizes "
-                f"{estimator._layer_sizes}, classes {estimator.classes_}) does not "
-                "match the network built from X, y (layer sizes "
-                f"{layout.layer_sizes}, classes {classes}). "
-                "Pass data with the same features and classes, or a theta."
-            )
+                "The fitted estimator does not match the network built from X, y "
+                f"({error}). Pass data with the same features and targets, or a theta."
+            ) from None
         theta = np.array(estimator._theta, dtype=np.float64)
     else:
         theta = np.array(problem.theta0, dtype=np.float64)

@@ -3,23 +3,26 @@ r"""Output losses from the logits: value, delta, Hessian product, log-probabilit
 Each loss is one class with four methods, all on the output logits ``a`` of a
 block of rows:
 
-- :meth:`encode` turns binary targets ``Y`` and normalized sample weights
-  ``w = s / S`` into the per-block target the other methods read;
+- :meth:`encode` turns targets ``Y`` (binary for the classifiers' losses,
+  numeric for the regressors') and normalized sample weights ``w = s / S``
+  into the per-block target the other methods read;
 - :meth:`loss_and_delta` gives ``sum_i w_i loss(a_i, y_i)`` and the delta
   ``w (dloss / da)`` that backpropagation carries down the layers;
 - :meth:`hessian_product` gives ``w H_out r`` for a direction ``r`` of the
   logits (the curvature products' output step);
-- :meth:`log_proba` gives the log class probabilities for prediction.
+- :meth:`log_proba` gives the log class probabilities for prediction (the
+  classifiers' losses); a regressor's loss has :meth:`inverse_link` instead,
+  the prediction from the logits.
 
 The engine's output layer is transposed (outputs x rows, see
 :mod:`skmlp._network`), so `encode` and `loss_and_delta` work on
 ``(n_outputs, n_rows)`` arrays. Everything is computed from the logits, so
-there is no ``log(0)`` and no overflow for finite inputs. A new output (e.g. a
-regressor's squared error) is one more class here, registered in `LOSSES`.
+there is no ``log(0)`` and no overflow for finite inputs. A new output is one
+more class here, registered in `LOSSES`.
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax, softmax
+from scipy.special import expit, log_expit, log_softmax, softmax, xlogy
 
 
 class LogisticLoss:
@@ -183,7 +186,95 @@ def log_softmax_rows(Z, row_max=None):
     return Z
 
 
-LOSSES = {"logistic": LogisticLoss, "softmax": SoftmaxLoss}
+class SquaredErrorLoss:
+    r"""Identity outputs and half the squared error summed over the outputs.
+
+    ``loss_i = 1/2 sum_k (a_ik - y_ik)^2``, delta ``w (a - y)``, output
+    Hessian the identity. The encoded target is ``Y^T``.
+    """
+
+    name = "identity"
+
+    def encode(self, Y, w, out):
+        """Write ``Y^T`` into `out` (n_outputs, n_rows); `w` unused."""
+        np.copyto(out, Y.T, casting="unsafe")
+
+    def loss_and_delta(self, logits_t, target, w, delta_t, work):
+        """The block's weighted loss; `delta_t` gets ``(w (a - y))^T``.
+
+        Parameters are as for :meth:`LogisticLoss.loss_and_delta`.
+        """
+        np.subtract(logits_t, target, out=delta_t)
+        np.multiply(delta_t, delta_t, out=logits_t)
+        delta_t *= w
+        np.matmul(logits_t, w, out=work.out)
+        return 0.5 * float(work.out.sum(dtype=np.float64))
+
+    def hessian_product(self, logits, w, r, out):
+        """``out = w r`` (rows x outputs)."""
+        np.multiply(r, w, out=out)
+
+    @staticmethod
+    def inverse_link(logits):
+        """The predictions: the logits themselves."""
+        return logits
+
+
+class PoissonLoss:
+    r"""Exponential outputs (log link) and half the Poisson deviance summed over outputs.
+
+    With ``mu = exp(a)``: ``loss_i = sum_k (y log(y / mu) - y + mu)`` (``0
+    log 0 = 0``), delta ``w (mu - y)``, output Hessian ``diag(mu)``. The
+    encoded target is ``Y^T``.
+    """
+
+    name = "exp"
+
+    def encode(self, Y, w, out):
+        """Write ``Y^T`` into `out` (n_outputs, n_rows); `w` unused."""
+        np.copyto(out, Y.T, casting="unsafe")
+
+    def loss_and_delta(self, logits_t, target, w, delta_t, work):
+        """The block's weighted loss; `delta_t` gets ``(w (mu - y))^T``.
+
+        Parameters are as for :meth:`LogisticLoss.loss_and_delta`.
+        """
+        k, m = logits_t.shape
+        # exp overflows to inf only where the loss is infinite anyway: the
+        # solver then stops at its last finite iterate.
+        with np.errstate(over="ignore"):
+            np.exp(logits_t, out=delta_t)  # mu
+        T = work.scratch(k, m)
+        # y log y - y a - y + mu = y (log y - a - 1) + mu, from y and a alone.
+        np.multiply(target, logits_t, out=logits_t)
+        np.subtract(xlogy(target, target), logits_t, out=T)
+        T -= target
+        T += delta_t
+        np.matmul(T, w, out=work.out)
+        delta_t -= target
+        delta_t *= w
+        return float(work.out.sum(dtype=np.float64))
+
+    def hessian_product(self, logits, w, r, out):
+        """``out = w mu r`` (rows x outputs)."""
+        with np.errstate(over="ignore"):
+            np.exp(logits, out=out)
+        out *= r
+        out *= w
+
+    @staticmethod
+    def inverse_link(logits):
+        """The predictions ``exp(a)``, in place."""
+        with np.errstate(over="ignore"):
+            return np.exp(logits, out=logits)
+
+
+LOSSES = {
+    "logistic": LogisticLoss,
+    "softmax": SoftmaxLoss,
+    "identity": SquaredErrorLoss,
+    "exp": PoissonLoss,
+}
 
 
 def get_loss(out_activation, n_outputs):

@@ -65,7 +65,6 @@ class TrainingData:
     y: object
     sample_weight: object
     n_features: int
-    sum_weights: float
     make_executor: Callable
     has_validation: bool = False
 
@@ -117,7 +116,7 @@ class TrainingProblem:
         if self.objective is not None:
             raise RuntimeError("This training problem is open already.")
         executor = self.data.make_executor(self.layout, self.activation, self.curvature)
-        penalty = L2Penalty(self.layout, self.alpha, self.data.sum_weights)
+        penalty = L2Penalty(self.layout, self.alpha, executor.sum_weights)
         objective = Objective(executor, penalty)
         try:
             objective.__enter__()
@@ -234,6 +233,7 @@ def memory_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
             accept_sparse=ACCEPT_SPARSE,
             dtype=DTYPES,
             multi_output=True,
+            y_numeric=targets.y_numeric,
             reset=not fitted,
         )
     if y.ndim == 2 and y.shape[1] == 1:
@@ -265,7 +265,6 @@ def memory_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
         held_out = [HeldOut(0, X_val, y_val, targets.row_weights(y_val, s_val))]
     if float64 and X.dtype == np.float32:
         X = X.astype(np.float64)
-    sum_weights = float(sample_weight.sum())
 
     def make_executor(layout, activation, curvature):
         network = Network(layout, activation, targets.loss(), working_dtype(X))
@@ -281,9 +280,7 @@ def memory_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
             curvature=curvature,
         )
 
-    return TrainingData(
-        X, y, sample_weight, X.shape[1], sum_weights, make_executor, validation is not None
-    )
+    return TrainingData(X, y, sample_weight, X.shape[1], make_executor, validation is not None)
 
 
 def thread_executor(
@@ -293,14 +290,11 @@ def thread_executor(
     n_samples = X.shape[0]
     if batch_size is None:
         batch_size = auto_batch_size(n_samples, network.layout.layer_sizes, network.dtype.itemsize)
-    if sample_weight is None:
-        sample_weight = np.ones(n_samples)
-    w = sample_weight / float(sample_weight.sum())
     chunk_set = ChunkSet.from_rows(
         network,
         X,
         Y,
-        w,
+        sample_weight,
         chunk_bounds(n_samples, batch_size),
         held_out=held_out,
         targets=targets,
@@ -311,11 +305,10 @@ def thread_executor(
 
 def rows_objective(network, X, Y, sample_weight, estimator):
     """The :class:`Objective` of the given rows as they are (for ``estimator.objective``)."""
-    S = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     executor = thread_executor(
         network, X, Y, sample_weight, batch_size=estimator.batch_size, n_jobs=estimator.n_jobs
     )
-    return Objective(executor, L2Penalty(network.layout, estimator.alpha, S))
+    return Objective(executor, L2Penalty(network.layout, estimator.alpha, executor.sum_weights))
 
 
 def make_objective(
@@ -341,8 +334,7 @@ def make_objective(
     executor = thread_executor(
         network, X, Y, sample_weight, batch_size=batch_size, n_jobs=n_threads, curvature=curvature
     )
-    S = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
-    return Objective(executor, L2Penalty(layout, alpha, S))
+    return Objective(executor, L2Penalty(layout, alpha, executor.sum_weights))
 
 
 def _validation_split(X, y, sample_weight, fraction, targets, rng):
@@ -353,7 +345,8 @@ def _validation_split(X, y, sample_weight, fraction, targets, rng):
     class has two samples or more and both parts have room for every class.
     Returns the training part and ``(X_val, y_val, sample_weight_val)``.
     """
-    counts = targets.class_counts([targets.summarize(y)])
+    strata = targets.strata([targets.summarize(y)])
+    counts = None if strata is None else strata[0]
     n_val, stratified = validation_size(X.shape[0], fraction, counts)
     stratify = y if stratified else None
     arrays = [X, y] + ([] if sample_weight is None else [sample_weight])

@@ -12,15 +12,17 @@ memory) and then:
   :meth:`loss`) and encodes targets for it (:meth:`encode`);
 - weights rows (:meth:`fit_class_weight` from per-class row counts and weight
   sums, :meth:`row_weights`);
-- gives the per-class counts a stratified split keeps (:meth:`class_counts`);
+- gives the per-chunk class counts a stratified split keeps (:meth:`strata`);
 - scores held-out rows by sufficient statistics (:meth:`validation_terms`, one
   per chunk, added in chunk order) and a combine step
   (:meth:`validation_score`);
 - stores what a fitted estimator predicts with (:meth:`fitted_attributes`).
 
-A new kind of target (a regressor's numeric y) is one more class with these
-methods.
+:class:`ClassTargets` serves the classifier, :class:`RegressionTargets` the
+regressor; a new kind of target is one more class with these methods.
 """
+
+from typing import ClassVar
 
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
@@ -66,6 +68,7 @@ class ClassTargets:
 
     # The fitted estimator's attributes this strategy keeps (fitted_attributes).
     FITTED_ATTRIBUTES = ("_label_binarizer", "classes_")
+    y_numeric = False  # labels keep their type
     OUT_ACTIVATIONS = ("logistic", "softmax")
 
     def __init__(self, out_activation="logistic", class_weight=None):
@@ -243,20 +246,16 @@ class ClassTargets:
         """The binary output targets of the rows, (n_rows, n_outputs)."""
         return self.binarizer.transform(y)
 
-    def class_counts(self, summaries):
-        """Rows per class over the summaries (None for multilabel targets: no strata)."""
+    def strata(self, summaries):
+        """Each chunk's rows per class, in class order (None for multilabel: no strata)."""
         if self.multilabel:
             return None
-        counts = np.zeros(len(self.classes), dtype=np.int64)
-        for s in summaries:
-            counts[np.searchsorted(self.classes, s["labels"])] += s["counts"]
-        return counts
-
-    def chunk_class_counts(self, summary):
-        """One chunk's rows per class, in class order (its :meth:`summarize`)."""
-        counts = np.zeros(len(self.classes), dtype=np.int64)
-        counts[np.searchsorted(self.classes, summary["labels"])] = summary["counts"]
-        return counts
+        out = []
+        for summary in summaries:
+            counts = np.zeros(len(self.classes), dtype=np.int64)
+            counts[np.searchsorted(self.classes, summary["labels"])] = summary["counts"]
+            out.append(counts)
+        return out
 
     def codes(self, y):
         """Each row's class index."""
@@ -339,6 +338,22 @@ class ClassTargets:
         return np.array([float(w[right].sum()), float(w.sum())])
 
     @staticmethod
+    def score_terms(y_pred, y, w):
+        """The sums of the accuracy of predictions `y_pred` (numpy or dask arrays)."""
+        right = y_pred == y
+        if right.ndim == 2:
+            right = right.all(axis=1)
+        if w is None:
+            return right.sum(), right.shape[0]
+        return (right * w).sum(), w.sum()
+
+    @staticmethod
+    def score_from(terms):
+        """The accuracy from the :meth:`score_terms`."""
+        right, total = terms
+        return float(right / total)
+
+    @staticmethod
     def validation_score(terms):
         """The weighted accuracy from the added :meth:`validation_terms`."""
         right, total = terms
@@ -353,3 +368,159 @@ class ClassTargets:
             "classes_": self.classes,
             "out_activation_": self.out_activation,
         }
+
+
+class RegressionTargets:
+    """Numeric targets, one column per output (1-D y: one output).
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}
+        The regressor's loss: identity outputs, or exponential outputs (log
+        link) for non-negative targets.
+    """
+
+    FITTED_ATTRIBUTES = ()
+    OUT_ACTIVATIONS: ClassVar[dict] = {"squared_error": "identity", "poisson": "exp"}
+    y_numeric = True
+    class_weight = None  # no class weights: row_weights leaves the weights as they are
+
+    def __init__(self, loss="squared_error"):
+        self.loss_name = loss
+        self.n_outputs = None
+
+    @classmethod
+    def for_estimator(cls, estimator):
+        """The strategy an estimator's parameters ask for."""
+        return cls(estimator.loss)
+
+    @classmethod
+    def fitted(cls, estimator):
+        """The strategy a fitted regressor predicts with (its stored state)."""
+        losses = {v: k for k, v in cls.OUT_ACTIVATIONS.items()}
+        targets = cls(losses[estimator.out_activation_])
+        targets.n_outputs = estimator.n_outputs_
+        return targets
+
+    @classmethod
+    def check_fitted(cls, estimator, n_outputs):
+        """The stored output units are a regressor's."""
+        out_activation = getattr(estimator, "out_activation_", None)
+        if out_activation not in cls.OUT_ACTIVATIONS.values():
+            raise InconsistentState(
+                f"out_activation_ must be one of {sorted(cls.OUT_ACTIVATIONS.values())}, "
+                f"got {out_activation!r}"
+            )
+
+    def check_warm_start(self, estimator):
+        """The network shape (checked by the caller) is all a warm start needs."""
+
+    def check(self, y):
+        """Finite numeric targets, 1-D or 2-D; non-negative for the Poisson loss."""
+        y = np.asarray(y)
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}.")
+        if y.dtype.kind not in "fiub":
+            raise ValueError(f"y must be numeric for a regressor, got dtype {y.dtype}.")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("Input y contains NaN or infinity.")
+        if self.loss_name == "poisson" and np.any(y < 0):
+            raise ValueError(
+                "loss='poisson' needs non-negative targets y (counts or rates); "
+                f"got a minimum of {plain_value(np.min(y))}."
+            )
+        return y
+
+    check_known = check
+
+    @staticmethod
+    def summarize(y):
+        """What fitting needs of a chunk's targets: their width."""
+        return {"kind": "numeric", "width": 1 if y.ndim == 1 else y.shape[1]}
+
+    def fit(self, summaries):
+        """Fit the number of outputs on the chunks' summaries."""
+        widths = {s["width"] for s in summaries}
+        if len(widths) != 1:
+            raise ValueError(f"y's chunks have different numbers of columns: {sorted(widths)}.")
+        self.n_outputs = widths.pop()
+        return self
+
+    def fit_y(self, y):
+        """Fit on all the targets at once (in memory)."""
+        return self.fit([self.summarize(y)])
+
+    multilabel = False
+
+    @property
+    def out_activation(self):
+        return self.OUT_ACTIVATIONS[self.loss_name]
+
+    def loss(self):
+        """The output loss (:mod:`skmlp._losses`)."""
+        return get_loss(self.out_activation, self.n_outputs)
+
+    @staticmethod
+    def encode(y):
+        """The targets as a (n_rows, n_outputs) float64 array."""
+        return np.reshape(np.asarray(y, dtype=np.float64), (len(y), -1))
+
+    @staticmethod
+    def strata(summaries):
+        """No strata: a regressor's early-stopping split is not stratified."""
+        return None
+
+    @staticmethod
+    def class_sums(y, s):
+        """No classes to count."""
+        return None, None
+
+    @staticmethod
+    def row_weights(y, s=None):
+        """The sample weights as they are (no class weights)."""
+        return s
+
+    def decode(self, logits):
+        """The predictions from the logits (n_rows, n_outputs); overwrites them."""
+        return self.loss().inverse_link(logits)
+
+    @staticmethod
+    def score_terms(y_pred, y, w):
+        """Sufficient statistics of the weighted R^2 of predictions (numpy or dask arrays).
+
+        Per output: ``sum w, sum w y, sum w y^2, sum w (y - f)^2`` (`w` None:
+        each row weighs 1).
+        """
+        y = y.reshape(y.shape[0], -1).astype(np.float64)
+        residual = y - y_pred.reshape(y.shape[0], -1)
+        w = (y[:, :1] * 0 + 1) if w is None else w.reshape(-1, 1)
+        return (
+            (w * (y * 0 + 1)).sum(axis=0),
+            (w * y).sum(axis=0),
+            (w * y * y).sum(axis=0),
+            (w * residual * residual).sum(axis=0),
+        )
+
+    def validation_terms(self, logits, y, w):
+        """The held-out rows' :meth:`score_terms`, flattened: add them over the chunks."""
+        y_pred = self.decode(np.array(logits, dtype=np.float64))
+        return np.concatenate(self.score_terms(y_pred, np.asarray(y), w))
+
+    def score_from(self, terms):
+        """The R^2 from the :meth:`score_terms`."""
+        return self.validation_score(np.concatenate([np.ravel(t) for t in terms]))
+
+    @staticmethod
+    def validation_score(terms):
+        """The R^2 (averaged over the outputs, as ``r2_score``) from the added terms."""
+        weight, wy, wyy, sse = np.reshape(terms, (4, -1))
+        if not np.all(weight > 0):
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        sst = wyy - wy * wy / weight
+        # As r2_score: a constant target scores 1 if predicted exactly, else 0.
+        r2 = np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1), np.where(sse == 0, 1.0, 0.0))
+        return float(np.mean(r2))
+
+    def fitted_attributes(self):
+        """The attributes a fitted estimator predicts with."""
+        return {"out_activation_": self.out_activation}

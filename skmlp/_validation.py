@@ -210,7 +210,9 @@ def validation_size(n_samples, fraction, class_counts=None):
         Whether the split keeps the class proportions.
     """
     if n_samples < 2:
-        raise ValueError("early_stopping needs at least 2 samples to hold some out.")
+        raise ValueError(
+            f"early_stopping needs at least 2 samples to hold some out; n_samples = {n_samples}."
+        )
     n_val = min(max(math.ceil(fraction * n_samples), 1), n_samples - 1)
     if class_counts is not None:
         n_classes = len(class_counts)

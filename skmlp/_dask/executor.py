@@ -7,7 +7,7 @@ import dask
 from dask.distributed import wait
 
 from .._blas import BlasHold
-from .._chunks import OrderedSum
+from .._chunks import OrderedSum, total_weight
 from ..exceptions import WorkerLostError
 from .input import check_chunk
 from .worker import ChunkWorker
@@ -94,10 +94,7 @@ class DaskExecutor:
         """
         self._terms = dict(terms)
         order = sorted(terms)
-        total = OrderedSum()
-        for index in order:
-            total.add(terms[index][0])
-        self.sum_weights = total.scalar
+        self.sum_weights = total_weight(terms[i][0] for i in order)
         self.n_train = sum(terms[i][1] for i in order)
         self.n_val = sum(terms[i][2] for i in order)
 

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import _check_sample_weight, check_array, check_consistent_length
 
+from .._chunks import chunk_weight_sum
 from .._problem import ACCEPT_SPARSE, DTYPES
 
 
@@ -174,18 +175,16 @@ def check_chunk(X, y, sample_weight, index, start, dtype, keep_X, targets):
     return Chunk(index, start, len(y), X, y, sample_weight)
 
 
-def weight_sum(s, n_rows):
-    """The sum of the weights ``s`` (None: ``n_rows`` ones), as the actors add them."""
-    return float((np.ones(n_rows) if s is None else s).sum())
-
-
 def summarize(chunk, targets):
     """What the client needs from a chunk: its rows, weight sum and targets' summary.
 
     ``{"n_rows", "weight"}`` and the target strategy's
     :meth:`~skmlp._targets.ClassTargets.summarize` of the chunk's targets.
     """
-    summary = {"n_rows": chunk.n_rows, "weight": weight_sum(chunk.sample_weight, chunk.n_rows)}
+    summary = {
+        "n_rows": chunk.n_rows,
+        "weight": chunk_weight_sum(chunk.sample_weight, chunk.n_rows),
+    }
     return {**summary, **targets.summarize(chunk.y)}
 
 

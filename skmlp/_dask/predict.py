@@ -59,15 +59,15 @@ def lazy_predict(estimator, method, X, *, checked=False):
 
 
 def cluster_score(estimator, X, y, sample_weight=None):
-    """Accuracy of ``estimator.predict`` on dask X against y: one reduction."""
+    """``estimator.score`` of dask X against y: one distributed reduction.
+
+    The target strategy gives the score's sums over the rows
+    (:meth:`~skmlp._targets.ClassTargets.score_terms`: accuracy, or R^2 for
+    a regressor), computed lazily on the chunks' predictions.
+    """
     validate_data(estimator, feature_meta(X), reset=False, skip_check_array=True)
     y_pred = lazy_predict(estimator, "predict", as_row_chunked(X), checked=True)
     y_true = aligned(y, y_pred.chunks[0], "y")
-    right = y_pred == y_true
-    if right.ndim == 2:
-        right = right.all(axis=1)
-    if sample_weight is None:
-        return float(right.mean().compute())
     w = aligned(sample_weight, y_pred.chunks[0], "sample_weight")
-    total, weight = dask.compute((right * w).sum(), w.sum())
-    return float(total / weight)
+    targets = estimator._fitted_targets()
+    return targets.score_from(dask.compute(*targets.score_terms(y_pred, y_true, w)))

@@ -146,9 +146,8 @@ def cluster_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
         check_weight_sum(_total(summaries, "weight"))
     plan = None
     if estimator.early_stopping:
-        counts = None
-        if not targets.multilabel:
-            counts = dict(zip(sorted(executor.sizes), map(targets.chunk_class_counts, summaries)))
+        strata = targets.strata(summaries)
+        counts = None if strata is None else dict(zip(sorted(executor.sizes), strata))
         plan = held_out_plan(estimator.validation_fraction, seed, executor.sizes, counts)
     spec = Spec(targets, dtype, _sparse(X), plan, seed)
     # The split's pass: the training rows' weights and class sums; the class
@@ -180,4 +179,4 @@ def cluster_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
         )
         return executor
 
-    return TrainingData(X, y, w, X.shape[1], executor.sum_weights, make_executor, plan is not None)
+    return TrainingData(X, y, w, X.shape[1], make_executor, plan is not None)

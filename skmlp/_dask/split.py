@@ -12,8 +12,8 @@ never meet in one place). Only counts travel.
 import numpy as np
 from sklearn.utils.extmath import _approximate_mode
 
+from .._chunks import chunk_weight_sum
 from .._validation import validation_size
-from .input import weight_sum
 
 
 def _spread(total, sizes):
@@ -138,9 +138,9 @@ def split_summary(chunk, spec):
     n_val = 0 if val is None else len(val)
     weighted = spec.targets.row_weights(y, s)  # the split's rows, drawn once
     return {
-        "terms": (weight_sum(weighted, len(y)), len(y), n_val),
-        "raw": weight_sum(s, len(y)),
-        "raw_val": weight_sum(s_val, n_val),
+        "terms": (chunk_weight_sum(weighted, len(y)), len(y), n_val),
+        "raw": chunk_weight_sum(s, len(y)),
+        "raw_val": chunk_weight_sum(s_val, n_val),
         "counts": counts,
         "weights": weights,
     }

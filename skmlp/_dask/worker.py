@@ -5,12 +5,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._blas import blas_limiter
-from .._chunks import ChunkSet, HeldOut, prepare_chunk
+from .._chunks import ChunkSet, HeldOut, chunk_weight_sum, prepare_chunk
 from .._layout import Layout
 from .._network import Network
 from .._rows import data_bytes
 from .input import aligned_copy
-from .split import split_rows, weight_sum
+from .split import split_rows
 
 
 @dataclass
@@ -44,7 +44,7 @@ class _Part:
         self.n_rows = len(y)
         self.n_val = 0 if self.val is None else len(self.val)
         self.sample_weight = np.ones(self.n_rows) if s is None else s
-        self.weight_sum = weight_sum(s, self.n_rows)
+        self.weight_sum = chunk_weight_sum(s, self.n_rows)
         self.Y = spec.targets.encode(y) if self.n_rows else None
 
     def _split(self, X):
