@@ -249,7 +249,6 @@ class ThreadExecutor:
 
     def __init__(self, chunk_set, n_threads=None):
         self.chunk_set = chunk_set
-        self.sum_weights = chunk_set.sum_weights
         n_chunks = chunk_set.n_chunks
         adaptive = n_threads is None
         if adaptive:
@@ -265,6 +264,11 @@ class ThreadExecutor:
             self._pool = ThreadPoolExecutor(self.n_threads - 1, "skmlp-executor")
         self._turn = threading.Condition()
         self._blas = BlasHold()
+
+    @property
+    def sum_weights(self):
+        """``S``, the chunks' weight sum (until :meth:`close`)."""
+        return self.chunk_set.sum_weights
 
     def __enter__(self):
         # BLAS single-threaded from here to close(), between evaluations
