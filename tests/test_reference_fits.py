@@ -27,6 +27,7 @@ from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from skmlp import BackpropMLPClassifier, check_gradients
+from skmlp._problem import build_problem
 
 EPS64 = float(np.finfo(np.float64).eps)
 MAX_ITER, TOL = 20, 1e-5  # the fits' budget; tol is the estimator's default
@@ -107,14 +108,12 @@ def estimator_at(name, coefs, intercepts):
 def engine_loss_and_grad(name, theta):
     """J and its gradient as a fit evaluates them, in X's dtype.
 
-    The one private seam of this module: ``check_gradients`` evaluates in
-    float64 (it converts float32 data), so only the training problem that a
-    fit builds gives the float32 gradient.
+    Through the training problem a fit builds (``build_problem``):
+    ``check_gradients`` evaluates in float64 (it converts float32 data).
     """
     X, y, w = data(name)
     clf = BackpropMLPClassifier(random_state=0, **CONFIGS[name][0])
-    problem = clf._training_problem(X, y, w)
-    with problem.objective as objective:
+    with build_problem(clf, X, y, w) as objective:
         return objective.loss_and_grad(theta)
 
 
