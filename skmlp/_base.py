@@ -23,7 +23,6 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS
-from ._layout import Layout
 from ._network import Network
 from ._prediction import predict_chunks
 from ._problem import (
@@ -32,11 +31,12 @@ from ._problem import (
     build_problem,
     check_weights,
     rows_objective,
+    weight_total,
     working_dtype,
 )
 from ._solvers import CURVATURES, SOLVERS
 from ._training import train
-from ._validation import check_parameters
+from ._validation import check_parameters, check_weight_sum
 
 
 class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
@@ -211,31 +211,32 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
     # -------------------------------------------------------- parameters
 
     @property
-    def _layout(self):
+    def coefs_(self):
+        """Weight matrices, ``(fan_in, fan_out)`` views of the parameters."""
+        return self._checked_layout().coefs(self._theta)
+
+    @property
+    def intercepts_(self):
+        """Intercept vectors, ``(fan_out,)`` views of the parameters."""
+        return self._checked_layout().intercepts(self._theta)
+
+    @property
+    def thetas_(self):
+        """The course's Theta matrices, ``(fan_out, fan_in + 1)``, bias first."""
+        return self._checked_layout().to_thetas(self._theta)
+
+    def _checked_layout(self):
+        """The layout of a fitted, undamaged estimator: the one stored-state check.
+
+        Every fitted accessor (``coefs_``, ``intercepts_``, ``thetas_``, the
+        predictions, :meth:`objective`) goes through it: NotFittedError
+        before a fit, a ValueError naming what disagrees in a damaged state.
+        """
         if not hasattr(self, "_layer_sizes"):
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
                 "with appropriate arguments before using this estimator."
             )
-        return Layout(self._layer_sizes)
-
-    @property
-    def coefs_(self):
-        """Weight matrices, ``(fan_in, fan_out)`` views of the parameters."""
-        return self._layout.coefs(self._theta)
-
-    @property
-    def intercepts_(self):
-        """Intercept vectors, ``(fan_out,)`` views of the parameters."""
-        return self._layout.intercepts(self._theta)
-
-    @property
-    def thetas_(self):
-        """The course's Theta matrices, ``(fan_out, fan_in + 1)``, bias first."""
-        return self._layout.to_thetas(self._theta)
-
-    def _checked_layout(self):
-        """The layout of a fitted, undamaged estimator (a clear error otherwise)."""
         check_is_fitted(self)
         return check_parameters(self)
 
@@ -303,6 +304,9 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
     def objective(self, X, y, sample_weight=None):
         """The cost J of the current parameters on X, y (with this alpha).
 
+        The rows are weighted as a fit weighs them: sample weights times the
+        class weights (``class_weight``, 'balanced' counted on these rows).
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -317,6 +321,7 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         J : float
             Data term plus ``alpha / (2 S) * sum of squared weights``.
         """
+        self._validate_params()
         layout = self._checked_layout()
         X = self._validate_X(X)
         y = np.asarray(y)
@@ -325,8 +330,13 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
         targets = self._fitted_targets()
-        Y = targets.encode(targets.check_known(y))
+        y = targets.check_known(y)
+        Y = targets.encode(y)
         sample_weight = check_weights(sample_weight, X)
+        if targets.class_weight is not None:  # weighted as a fit on these rows
+            targets.fit_class_weight(*targets.class_sums(y, sample_weight))
+            sample_weight = targets.row_weights(y, sample_weight)
+            check_weight_sum(weight_total(sample_weight), "class_weight")
         network = Network(layout, self.activation_, targets.loss(), working_dtype(X))
         with rows_objective(network, X, Y, sample_weight, self) as J:
             return J.loss(self._theta)

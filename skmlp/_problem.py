@@ -36,7 +36,12 @@ from ._network import Network
 from ._objective import L2Penalty, Objective, auto_batch_size
 from ._rows import canonical_rows
 from ._solvers import SOLVERS
-from ._validation import check_weight_sum, validation_size, warm_start_theta
+from ._validation import (
+    check_penalty_scale,
+    check_weight_sum,
+    validation_size,
+    warm_start_theta,
+)
 
 ACCEPT_SPARSE = ("csr", "csc")
 DTYPES = (np.float64, np.float32)
@@ -164,8 +169,14 @@ def check_weights(sample_weight, X):
     sample_weight = _check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
-    check_weight_sum(sample_weight.sum())
+    check_weight_sum(weight_total(sample_weight))
     return sample_weight
+
+
+def weight_total(sample_weight):
+    """The weights' sum; inf (without numpy's warning) when it overflows."""
+    with np.errstate(over="ignore"):
+        return sample_weight.sum()
 
 
 def n_threads(n_jobs):
@@ -254,10 +265,11 @@ def memory_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
     if targets.class_weight is not None:
         targets.fit_class_weight(*targets.class_sums(y, sample_weight))
         sample_weight = targets.row_weights(y, sample_weight)
+        check_weight_sum(weight_total(sample_weight), "class_weight")
         if not np.all(sample_weight > 0):  # a class weighted zero
             keep = np.flatnonzero(sample_weight > 0)
-            check_weight_sum(keep.size, "class_weight")
             X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
+    check_penalty_scale(estimator.alpha, weight_total(sample_weight))
     held_out = ()
     if validation is not None:
         X_val, y_val, s_val = validation

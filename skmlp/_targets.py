@@ -70,6 +70,7 @@ class ClassTargets:
     FITTED_ATTRIBUTES = ("_label_binarizer", "classes_")
     y_numeric = False  # labels keep their type
     OUT_ACTIVATIONS = ("logistic", "softmax")
+    Y_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
     def __init__(self, out_activation="logistic", class_weight=None):
         self.requested = out_activation
@@ -82,20 +83,21 @@ class ClassTargets:
         """The strategy an estimator's parameters ask for (its class_weight checked)."""
         class_weight = estimator.class_weight
         if isinstance(class_weight, dict):
-            negative = {k: v for k, v in class_weight.items() if not v >= 0}
-            if negative:
+            bad = {k: v for k, v in class_weight.items() if not 0 <= v < np.inf}
+            if bad:
                 shown = ", ".join(
-                    f"class {plain_value(k)}: {plain_value(v)}" for k, v in negative.items()
+                    f"class {plain_value(k)}: {plain_value(v)}" for k, v in bad.items()
                 )
                 raise ValueError(
-                    f"class_weight must be non-negative, as sample weights are; got {shown}."
+                    "class_weight must be non-negative and finite, as sample weights are; "
+                    f"got {shown}."
                 )
         return cls(estimator.out_activation, class_weight)
 
     @classmethod
     def fitted(cls, estimator):
-        """The strategy a fitted classifier predicts with (its stored state)."""
-        targets = cls(estimator.out_activation_)
+        """The strategy a fitted classifier predicts and weighs rows with."""
+        targets = cls(estimator.out_activation_, estimator.class_weight)
         targets.binarizer = estimator._label_binarizer
         return targets
 
@@ -109,10 +111,16 @@ class ClassTargets:
         if not isinstance(classes, np.ndarray) or classes.ndim != 1:
             raise InconsistentState(f"classes_ must be a 1-D array, got {type(classes).__name__}")
         binarizer = getattr(estimator, "_label_binarizer", None)
+        if not isinstance(binarizer, LabelBinarizer):
+            raise InconsistentState(
+                f"_label_binarizer must be a LabelBinarizer, got {type(binarizer).__name__}"
+            )
         binarizer_classes = getattr(binarizer, "classes_", None)
         y_type = getattr(binarizer, "y_type_", None)
-        if binarizer_classes is None or y_type is None:
-            raise InconsistentState("_label_binarizer is missing or not fitted")
+        if binarizer_classes is None or y_type not in cls.Y_TYPES:
+            raise InconsistentState(
+                f"_label_binarizer is not fitted on class labels (y_type_ {y_type!r})"
+            )
         if len(binarizer_classes) != len(classes) or not np.array_equal(
             binarizer_classes, classes
         ):
@@ -122,6 +130,8 @@ class ClassTargets:
             )
         if len(classes) < 2:
             raise InconsistentState(f"classes_ must hold at least 2 labels, got {len(classes)}")
+        if len(np.unique(classes)) != len(classes):
+            raise InconsistentState(f"classes_ {plain_value(classes)} repeat a label")
         if y_type == "multilabel-indicator":
             expected, rule = len(classes), f"{len(classes)} labels (multilabel) need"
         else:
@@ -307,18 +317,20 @@ class ClassTargets:
         """The sample weights `s` (None: ones) times the rows' class weights.
 
         None when there are neither. Multilabel: the product over the labels,
-        in label order, of each label's weight for the row's value.
+        in label order, of each label's weight for the row's value. A product
+        that overflows is inf (no warning): the fit's weight sum refuses it.
         """
         weights = self.weights
         if weights is None:
             return s
-        if y.ndim == 1:
-            row = weights[self.codes(y)]  # a class without training rows weighs 1
-        else:
-            row = np.ones(len(y))
-            for label in range(y.shape[1]):
-                row *= weights[label][(y[:, label] != 0).astype(np.intp)]
-        return row if s is None else s * row
+        with np.errstate(over="ignore"):
+            if y.ndim == 1:
+                row = weights[self.codes(y)]  # a class without training rows weighs 1
+            else:
+                row = np.ones(len(y))
+                for label in range(y.shape[1]):
+                    row *= weights[label][(y[:, label] != 0).astype(np.intp)]
+            return row if s is None else s * row
 
     # ------------------------------------------------------- scoring
 

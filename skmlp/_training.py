@@ -83,8 +83,20 @@ def roughly_standardized(X):
     return bool(np.all(np.abs(mean) <= 1) and np.all((std[varying] >= 0.25) & (std[varying] <= 4)))
 
 
-def convergence_advice(problem, result, solver, tol):
-    """What to try after a budget or stall stop, from the data's scale."""
+# alpha / S above this: the penalty dwarfs the data term, and the quasi-Newton
+# solvers stall short of its minimum (all weights near zero).
+LARGE_PENALTY_SCALE = 1e6
+
+
+def convergence_advice(problem, result, solver, tol, penalty_scale):
+    """What to try after a budget or stall stop, from the data's and the penalty's scale."""
+    if penalty_scale > LARGE_PENALTY_SCALE:
+        return (
+            f"The penalty's scale alpha / S = {penalty_scale:.3g} (S the sum of the "
+            "sample weights) dwarfs the data term: scale the sample weights up (the "
+            "data term depends only on their ratios), reduce alpha, or use "
+            "solver='trust-ncg', which reaches the minimum on such problems."
+        )
     if not roughly_standardized(problem.X):
         return "Scale the inputs (e.g. StandardScaler)."
     if result.reason != "stalled":
@@ -153,6 +165,7 @@ def train(problem, estimator, context, fitted_attributes, task_data):
             on_iteration=monitor,
         )
         n_hessp = objective.n_hessp
+        penalty_scale = objective.penalty.alpha / objective.penalty.sum_weights
         # No best iterate (e.g. stopped before the first iteration): score
         # what is returned, here (a cluster's held-out rows live as long as
         # its objective).
@@ -176,7 +189,7 @@ def train(problem, estimator, context, fitted_attributes, task_data):
         f"{monitor.elapsed():.2f} s ({result.message})"
     )
     if result.interrupt is None:
-        _warn_unless_converged(problem, result, estimator)
+        _warn_unless_converged(problem, result, estimator, penalty_scale)
     fit = FitResult(
         theta=theta,
         loss=float(loss),
@@ -194,10 +207,12 @@ def train(problem, estimator, context, fitted_attributes, task_data):
     return fit
 
 
-def _warn_unless_converged(problem, result, estimator):
+def _warn_unless_converged(problem, result, estimator, penalty_scale):
     advice = None
     if result.reason in ("max_iter", "max_fun", "stalled"):
-        advice = convergence_advice(problem, result, estimator.solver, estimator.tol)
+        advice = convergence_advice(
+            problem, result, estimator.solver, estimator.tol, penalty_scale
+        )
     message = convergence_message(
         estimator.solver,
         result,

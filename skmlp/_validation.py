@@ -175,14 +175,24 @@ def warm_start_theta(estimator, targets, layer_sizes):
 
 
 def check_weight_sum(total, what="sample_weight"):
-    """Refuse training weights that sum to 0.
+    """Refuse training weights that sum to 0, or whose sum overflows float64.
 
-    `what` says where they vanish: ``"sample_weight"`` (the given weights),
+    `what` says which: ``"sample_weight"`` (the given weights),
     ``"validation"`` (the rows held out for early stopping) or
     ``"class_weight"`` (the sample weights times the class weights).
     """
-    if total > 0:
+    if total > 0 and np.isfinite(total):
         return
+    if total > 0:
+        weights = {
+            "sample_weight": "sample_weight",
+            "validation": "the held-out samples' weights",
+            "class_weight": "the sample weights times the class weights",
+        }[what]
+        raise ValueError(
+            f"The sum of {weights} overflows float64 ({total}). Scale the weights "
+            "down (the data term depends only on their ratios)."
+        )
     if what == "validation":
         raise ValueError(
             "early_stopping needs validation samples of positive weight: the "
@@ -192,6 +202,28 @@ def check_weight_sum(total, what="sample_weight"):
     if what == "class_weight":
         raise ValueError("class_weight gives every sample zero weight: the weights sum to 0.")
     raise ValueError("sample_weight must not be all zero: the weights sum to 0.")
+
+
+# alpha / S beyond this makes the penalty's gradient products overflow the
+# solvers' float64 arithmetic (their squares exceed 1e308).
+MAX_PENALTY_SCALE = 1e100
+
+
+def check_penalty_scale(alpha, sum_weights):
+    """Refuse an L2 penalty ``alpha / (2 S)`` too large for float64 optimization.
+
+    Tiny sample weights (a small ``S``) or a huge alpha make it so; the
+    minimum of J is then all weights zero, which the solvers cannot reach
+    without overflowing.
+    """
+    if alpha / sum_weights <= MAX_PENALTY_SCALE:
+        return
+    raise ValueError(
+        f"alpha / S = {alpha / sum_weights:.3g} is too large (alpha = {alpha:g}, S = "
+        f"{sum_weights:.3g} the sum of the sample weights): the penalty alpha / (2 S) "
+        "* sum of squared weights overflows the solvers' float64 arithmetic. Scale "
+        f"the sample weights up or reduce alpha, so that alpha / S <= {MAX_PENALTY_SCALE:g}."
+    )
 
 
 def validation_size(n_samples, fraction, class_counts=None):

@@ -199,6 +199,14 @@ class DaskExecutor:
 
     # ---------------------------------------------------------- calling
 
+    def _raise_if_closed(self, error):
+        """A clear error when the client was closed under the fit (no worker was lost)."""
+        if self.client.status in ("closing", "closed"):
+            raise RuntimeError(
+                "The dask Client was closed during the fit; the estimator is left "
+                "as it was. Keep the client open until fit returns."
+            ) from error
+
     def _lost(self, holder):
         """Whether the holder's worker has gone (waiting a little to be sure)."""
         deadline = time.monotonic() + LOST_WORKER_WAIT
@@ -222,15 +230,21 @@ class DaskExecutor:
     def terms(self, task, *args):
         """Run the chunk-set `task` on every actor: ``{chunk index: (scalar, vector)}``."""
         for _ in range(MAX_RECOVERIES + 1):
-            calls = [(h, h.actor.terms(task, *args)) for h in self.holders]
             results, lost = {}, []
+            try:
+                calls = [(h, h.actor.terms(task, *args)) for h in self.holders]
+            except Exception as error:
+                self._raise_if_closed(error)
+                raise
             for holder, call in calls:
                 try:
                     for index, scalar, vector in call.result():
                         results[index] = (scalar, vector)
                 except Exception as error:
                     # An error of the task itself arrives as its own type;
-                    # a lost worker shows as a comm (OSError) or runtime error.
+                    # a lost worker shows as a comm (OSError) or runtime error;
+                    # a closed client is neither.
+                    self._raise_if_closed(error)
                     if not isinstance(error, (OSError, RuntimeError)) or not self._lost(holder):
                         raise
                     lost.append(holder)
@@ -284,7 +298,8 @@ class DaskExecutor:
         self._blas.release()
         futures = [h.future for h in self.holders]
         self.holders = []
-        if futures:
+        # A closed client has released its futures (and the actors) already.
+        if futures and self.client.status not in ("closing", "closed"):
             self.client.cancel(futures)
 
     def __enter__(self):

@@ -11,7 +11,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array, validate_data
 
 from .._problem import TrainingData
-from .._validation import check_weight_sum
+from .._validation import check_penalty_scale, check_weight_sum
 from .executor import DaskExecutor
 from .input import Source, aligned, as_row_chunked, feature_meta, summarize
 from .split import held_out_plan, split_summary
@@ -165,8 +165,9 @@ def cluster_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
         targets.fit_class_weight(_total(splits, "counts"), _total(splits, "weights"))
         splits = executor.map_chunks(split_summary, spec)
     executor.set_terms(dict(zip(sorted(executor.sizes), (s["terms"] for s in splits))))
-    if targets.class_weight is not None:
-        check_weight_sum(executor.sum_weights, "class_weight")
+    weighted = "sample_weight" if targets.class_weight is None else "class_weight"
+    check_weight_sum(executor.sum_weights, weighted)
+    check_penalty_scale(estimator.alpha, executor.sum_weights)
 
     def make_executor(layout, activation, curvature):
         # Called when the problem is opened, inside the `with` that closes
