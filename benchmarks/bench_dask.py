@@ -313,7 +313,7 @@ def main():
     spark = not args.no_spark
     missing = [m for m in ("pyspark", "pyarrow") if importlib.util.find_spec(m) is None]
     if spark and missing:
-        print(f"- no Spark column: {' and '.join(missing)} not installed (Spark needs both)")
+        print(f"- no Spark column: {' and '.join(missing)} not installed")
         spark = False
     with cluster() as local_cluster, Client(local_cluster) as client:
         overhead(client, args.calls)
