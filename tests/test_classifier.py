@@ -10,6 +10,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import assert_views_of_one_vector, parameters
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris, make_classification
@@ -64,8 +65,7 @@ def test_coefs_are_views_of_one_vector(iris):
     clf = BackpropMLPClassifier(hidden_layer_sizes=(7, 5), random_state=0, max_iter=1000).fit(X, y)
     assert [c.shape for c in clf.coefs_] == [(4, 7), (7, 5), (5, 3)]
     assert [b.shape for b in clf.intercepts_] == [(7,), (5,), (3,)]
-    for array in clf.coefs_ + clf.intercepts_:
-        assert np.shares_memory(array, clf._theta)
+    assert_views_of_one_vector(clf)
     assert clf.n_layers_ == 4 and clf.n_outputs_ == 3
     assert [t.shape for t in clf.thetas_] == [(7, 5), (5, 8), (3, 6)]
     assert_array_equal(clf.thetas_[0][:, 0], clf.intercepts_[0])
@@ -157,7 +157,8 @@ def test_input_types_give_same_model(iris):
     pd = pytest.importorskip("pandas")
     params = {"hidden_layer_sizes": (), "random_state": 0, "max_iter": 5000, "tol": 1e-9}
     ref = BackpropMLPClassifier(**params).fit(X, y)
-    assert_array_equal(BackpropMLPClassifier(**params).fit(X.tolist(), y)._theta, ref._theta)
+    from_list = BackpropMLPClassifier(**params).fit(X.tolist(), y)
+    assert_array_equal(parameters(from_list), parameters(ref))
     for X_in in (sp.csr_matrix(X), sp.csc_matrix(X)):
         clf = BackpropMLPClassifier(**params).fit(X_in, y)
         assert_allclose(clf.predict_proba(X_in), ref.predict_proba(X), rtol=1e-6)
@@ -172,13 +173,13 @@ def test_int_and_float32_inputs(iris):
     Xi = np.round(X * 10).astype(np.int64)
     clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(Xi, y)
     ref = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(Xi.astype(float), y)
-    assert_array_equal(clf._theta, ref._theta)
+    assert_array_equal(parameters(clf), parameters(ref))
     with warnings.catch_warnings():
         # float32 rounding may stall L-BFGS-B just above tol, truthfully warned.
         warnings.filterwarnings("ignore", "(?s).*float32 rounding", ConvergenceWarning)
         clf32 = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X.astype(np.float32), y)
     ref64 = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
-    assert clf32._theta.dtype == np.float64
+    assert parameters(clf32).dtype == np.float64
     # float32 training minimizes the same J: it reports its loss truthfully
     # and ends (|grad| <= tol) in the float64 fit's flat valley (measured:
     # J 1.3e-4 relative apart, probabilities within 1.4e-3).
@@ -193,8 +194,8 @@ def test_same_random_state_same_fit(iris):
     a = BackpropMLPClassifier(random_state=42, max_iter=1000).fit(X, y)
     b = BackpropMLPClassifier(random_state=42, max_iter=1000).fit(X, y)
     c = BackpropMLPClassifier(random_state=43, max_iter=1000).fit(X, y)
-    assert_array_equal(a._theta, b._theta)
-    assert not np.array_equal(a._theta, c._theta)
+    assert_array_equal(parameters(a), parameters(b))
+    assert not np.array_equal(parameters(a), parameters(c))
 
 
 def test_init_epsilon_bounds_initial_weights(iris):
@@ -220,7 +221,7 @@ def test_convergence_warning_names_the_budget(iris):
     for solver in ("tnc", "cg", "newton-cg"):
         with pytest.warns(ConvergenceWarning, match="max_iter=2"):
             clf = BackpropMLPClassifier(solver=solver, max_iter=2, random_state=0).fit(X, y)
-        assert clf.n_iter_ == 2 and np.all(np.isfinite(clf._theta))
+        assert clf.n_iter_ == 2 and np.all(np.isfinite(parameters(clf)))
 
 
 def test_verbose_prints_iterations(iris, capsys):
@@ -248,7 +249,7 @@ def test_sample_weight_equivalence():
         repeated = BackpropMLPClassifier(**params).fit(X.repeat(sw, axis=0), y.repeat(sw))
         assert_array_equal(weighted.predict(X), repeated.predict(X))
         assert_array_equal(weighted.predict_proba(X), repeated.predict_proba(X))
-        assert_array_equal(weighted._theta, repeated._theta)
+        assert_array_equal(parameters(weighted), parameters(repeated))
 
 
 # tol far below what L-BFGS-B reaches in float64: its stall warning is expected.
@@ -321,7 +322,7 @@ def test_clone_pickle_joblib(iris, tmp_path):
     assert unfitted.get_params() == clf.get_params()
     restored = pickle.loads(pickle.dumps(clf))
     assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
-    assert np.shares_memory(restored.coefs_[0], restored._theta)
+    assert_views_of_one_vector(restored)
     joblib.dump(clf, tmp_path / "model.joblib")
     restored = joblib.load(tmp_path / "model.joblib")
     assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))

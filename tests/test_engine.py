@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import parameters
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -403,7 +404,7 @@ def test_n_jobs_does_not_change_the_model(n_jobs):
         warnings.simplefilter("ignore", ConvergenceWarning)
         reference = BackpropMLPClassifier(**params).fit(X, y)
         clf = BackpropMLPClassifier(n_jobs=n_jobs, **params).fit(X, y)
-    np.testing.assert_array_equal(clf._theta, reference._theta)
+    np.testing.assert_array_equal(parameters(clf), parameters(reference))
 
 
 def training_threads(**params):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import parameters
 from scipy.io import savemat
 
 from skmlp import BackpropMLPClassifier
@@ -236,7 +237,7 @@ def test_thetas_round_trip_is_exact(thetas):
         assert got.shape == given.shape
         assert np.array_equal(got, given)  # bit-equal, not close
     again = BackpropMLPClassifier.from_thetas(clf.thetas_, classes=CLASSES)
-    assert np.array_equal(again._theta, clf._theta)
+    assert np.array_equal(parameters(again), parameters(clf))
     # coefs_ are the same weights, transposed, without the bias column.
     np.testing.assert_array_equal(clf.coefs_[0], thetas[0][:, 1:].T)
     np.testing.assert_array_equal(clf.intercepts_[1], thetas[1][:, 0])

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import parameters
 from scipy.special import expit
 
 from skmlp import BackpropMLPClassifier, check_gradients
@@ -206,9 +207,9 @@ def test_fitted_estimator_is_not_modified():
     X = rng.normal(size=(40, 3))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
     clf = BackpropMLPClassifier(hidden_layer_sizes=(3,), random_state=0, max_iter=500).fit(X, y)
-    before = clf._theta.copy()
+    before = parameters(clf)
     check = check_gradients(clf, X, y)
-    np.testing.assert_array_equal(clf._theta, before)
+    np.testing.assert_array_equal(parameters(clf), before)
     # At a minimum the gradient is tiny, so the relative measure only shows the
     # O(epsilon^2) error of the differences (see Notes); the absolute one is small.
     assert np.linalg.norm(check.analytic) < 1e-4

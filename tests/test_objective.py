@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+from _helpers import parameters
 from scipy.special import expit, logsumexp
 
 from skmlp import BackpropMLPClassifier
@@ -121,7 +122,7 @@ def test_loss_is_finite_and_silent_for_huge_logits(out_activation):
     )
     problem = build_problem(clf, X, y)
     with problem as objective:
-        loss, grad = objective.loss_and_grad(clf._theta)
+        loss, grad = objective.loss_and_grad(parameters(clf))
     assert np.isfinite(loss) and loss > 10  # confidently wrong on some rows
     assert np.all(np.isfinite(grad))
     assert np.all(np.isfinite(clf.predict_proba(X)))

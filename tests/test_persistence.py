@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import skops.io as sio
+from _helpers import assert_views_of_one_vector, layer_sizes, parameters, shares_parameters
 from numpy.testing import assert_array_equal
 from sklearn.datasets import load_iris
 from sklearn.pipeline import make_pipeline
@@ -121,9 +122,9 @@ def test_pickle_and_joblib_round_trips_predict_identically(fitted, round_trip, t
     assert_predicts_identically(loaded, est, X)
     mlp, original = _mlp(loaded), _mlp(est)
     # The flat-vector design survives: a new vector, coefs_ still views of it.
-    assert not np.shares_memory(mlp._theta, original._theta)
-    assert mlp._layer_sizes == original._layer_sizes
-    assert all(np.shares_memory(c, mlp._theta) for c in mlp.coefs_ + mlp.intercepts_)
+    assert not shares_parameters(mlp, original)
+    assert mlp._layer_sizes == original._layer_sizes  # the stored state, as stored
+    assert_views_of_one_vector(mlp)
     assert_array_equal(mlp.classes_, original.classes_)
     assert mlp.loss_curve_ == original.loss_curve_
     check_parameters(mlp)
@@ -227,8 +228,9 @@ def _set(name, value):
 
 def _relabel(classes):
     def damage(est):
-        est._label_binarizer = LabelBinarizer().fit(classes)
-        est.classes_ = est._label_binarizer.classes_
+        binarizer = LabelBinarizer().fit(classes)
+        est._label_binarizer = binarizer  # the damage: a binarizer of other classes
+        est.classes_ = binarizer.classes_
 
     return damage
 
@@ -243,18 +245,24 @@ def _delete(name):
 # (damage, message) for the 3-class, (4, 5, 3) model; each message names the
 # inconsistency.
 DAMAGES = {
-    "theta-truncated": (_set("_theta", lambda e: e._theta[:-1]), r"_theta has 42 elements .* 43"),
-    "theta-too-long": (_set("_theta", lambda e: np.append(e._theta, 0.0)), r"has 44 .* need 43"),
-    "theta-2d": (_set("_theta", lambda e: e._theta.reshape(1, 43)), r"_theta must be 1-D"),
+    "theta-truncated": (
+        _set("_theta", lambda e: parameters(e)[:-1]),
+        r"_theta has 42 elements .* 43",
+    ),
+    "theta-too-long": (
+        _set("_theta", lambda e: np.append(parameters(e), 0.0)),
+        r"has 44 .* need 43",
+    ),
+    "theta-2d": (_set("_theta", lambda e: parameters(e).reshape(1, 43)), r"_theta must be 1-D"),
     "theta-float32": (
-        _set("_theta", lambda e: e._theta.astype(np.float32)),
+        _set("_theta", lambda e: parameters(e).astype(np.float32)),
         r"_theta must have dtype float64, got float32",
     ),
     "theta-nan": (
-        _set("_theta", lambda e: np.where(np.arange(43) == 7, np.nan, e._theta)),
+        _set("_theta", lambda e: np.where(np.arange(43) == 7, np.nan, parameters(e))),
         r"_theta contains 1 non-finite",
     ),
-    "theta-list": (_set("_theta", lambda e: list(e._theta)), r"_theta must be a numpy array"),
+    "theta-list": (_set("_theta", lambda e: list(parameters(e))), r"_theta must be a numpy array"),
     "theta-missing": (_delete("_theta"), r"fitted attributes \['_theta'\] are missing"),
     "sizes-input": (_set("_layer_sizes", (3, 5, 3)), r"3 input units but n_features_in_ is 4"),
     "sizes-zero": (_set("_layer_sizes", (4, 0, 3)), r"_layer_sizes must hold .* positive"),
@@ -307,8 +315,8 @@ def test_check_parameters_accepts_every_healthy_model(fitted):
     est, _ = fitted
     mlp = _mlp(est)
     layout = check_parameters(mlp)
-    assert layout.layer_sizes == mlp._layer_sizes
-    assert layout.n_params == mlp._theta.size
+    assert layout.layer_sizes == layer_sizes(mlp)
+    assert layout.n_params == parameters(mlp).size
 
 
 @pytest.mark.parametrize(

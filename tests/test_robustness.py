@@ -19,15 +19,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import parameters
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-import skmlp._objective
+import skmlp
 from skmlp import BackpropMLPClassifier
+from skmlp._objective import Objective
+from skmlp._problem import build_problem
 
 SKMLP_DIR = Path(skmlp.__file__).resolve().parent
 # Where a bad-input error may come from inside skmlp: validation code, not
@@ -182,8 +186,8 @@ def assert_raised_by_validation(error):
 
 def assert_sound_model(clf, X, y):
     """Finite parameters; finite probabilities that sum to one; consistent predict."""
-    assert clf._theta.dtype == np.float64
-    assert np.isfinite(clf._theta).all()
+    assert parameters(clf).dtype == np.float64
+    assert np.isfinite(parameters(clf)).all()
     assert np.isfinite(clf.loss_)
     assert all(np.isfinite(c).all() for c in clf.coefs_ + clf.intercepts_)
     multilabel = np.ndim(y) == 2
@@ -303,7 +307,7 @@ def nan_after(k, monkeypatch):
     Deterministic in theta, as a real objective is: a point evaluated again
     gets the same value. Returns the finite evaluations ``{bytes: loss}``.
     """
-    original = skmlp._objective.Objective.loss_and_grad
+    original = Objective.loss_and_grad
     finite = {}
 
     def loss_and_grad(self, theta):
@@ -314,7 +318,7 @@ def nan_after(k, monkeypatch):
             return loss, grad
         return np.nan, np.full_like(grad, np.nan)
 
-    monkeypatch.setattr(skmlp._objective.Objective, "loss_and_grad", loss_and_grad)
+    monkeypatch.setattr(Objective, "loss_and_grad", loss_and_grad)
     return finite
 
 
@@ -340,9 +344,9 @@ def test_non_finite_objective_keeps_last_finite_parameters(solver, k, small_digi
     monkeypatch.undo()
     assert [w for w in caught if w.category is not ConvergenceWarning] == []
     # The parameters are a point where the objective was finite, with its loss.
-    assert np.isfinite(clf._theta).all()
-    assert clf._theta.tobytes() in finite
-    assert clf.loss_ == finite[clf._theta.tobytes()]
+    assert np.isfinite(parameters(clf)).all()
+    assert parameters(clf).tobytes() in finite
+    assert clf.loss_ == finite[parameters(clf).tobytes()]
     assert all(np.isfinite(clf.loss_curve_))
     assert len(clf.loss_curve_) == clf.n_iter_
     # ... and the fit says why it stopped.
@@ -361,10 +365,11 @@ def test_huge_input_with_identity_activation_takes_the_non_finite_path():
     clf = BackpropMLPClassifier(
         hidden_layer_sizes=(1,), activation="identity", max_iter=20, random_state=0
     )
+    initial = build_problem(clone(clf), X, y).theta0  # the fit's initial parameters
     with pytest.warns(ConvergenceWarning, match="non-finite loss"):
         clf.fit(X, y)
     assert clf.n_iter_ == 0
-    assert_array_equal(clf._theta, clf._layout.init(np.random.RandomState(0)))
+    assert_array_equal(parameters(clf), initial)
     assert np.isfinite(clf.loss_)
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all()

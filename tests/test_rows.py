@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from _helpers import parameters
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -47,7 +48,7 @@ def fit(X, y, sample_weight=None, **params):
 
 
 def assert_same_model(a, b):
-    assert_array_equal(a._theta, b._theta)
+    assert_array_equal(parameters(a), parameters(b))
     assert a.n_iter_ == b.n_iter_ and a.loss_curve_ == b.loss_curve_
 
 

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 from _callbacks import StopAfter
+from _helpers import parameters
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.callback import ProgressBar, ScoringMonitor
 from sklearn.datasets import load_digits, load_iris, make_classification
@@ -140,7 +141,7 @@ def test_class_weight_balanced_equals_sample_weight():
         assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     as_dict = BackpropMLPClassifier(class_weight={0: 1.0, 1: 3.0}, **params).fit(X, y)
     manual = BackpropMLPClassifier(**params).fit(X, y, np.where(y == 1, 3.0, 1.0))
-    assert_allclose(as_dict._theta, manual._theta, rtol=1e-10, atol=1e-12)
+    assert_allclose(parameters(as_dict), parameters(manual), rtol=1e-10, atol=1e-12)
 
 
 def test_class_weight_raises_minority_recall():
@@ -195,7 +196,7 @@ def test_callback_that_raises_leaves_fitted_model(digits):
         clf.fit(X, y)
     assert clf.n_iter_ == 3
     assert clf.score(X, y) > 0.3
-    assert np.all(np.isfinite(clf._theta))
+    assert np.all(np.isfinite(parameters(clf)))
 
 
 def test_progress_bar_and_scoring_monitor(digits):
@@ -245,7 +246,7 @@ def test_keyboard_interrupt_reraises_and_keeps_last_iterate(digits, monkeypatch)
     reference.set_params(max_iter=clf.n_iter_)
     with pytest.warns(ConvergenceWarning):
         reference.fit(X, y)
-    assert_array_equal(reference._theta, clf._theta)
+    assert_array_equal(parameters(reference), parameters(clf))
 
 
 def test_keyboard_interrupt_from_a_callback_keeps_the_best_validation_iterate(digits):
