@@ -5,19 +5,17 @@ processes; the tests that kill a worker run last.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
-import dask
-import dask.array as da
-import dask.dataframe as dd
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from _callbacks import StopAfter
+from _helpers import parameters
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.metrics import accuracy_score
@@ -26,23 +24,37 @@ from sklearn.preprocessing import LabelBinarizer
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skmlp
-import skmlp._dask
 from skmlp import BackpropMLPClassifier, WorkerLostError
+from skmlp._network import forward_logits
+from skmlp._problem import build_problem
+from skmlp._rows import canonical_rows, data_bytes
+from skmlp._solvers import run_solver
+
+# dask is an optional dependency (the "dask" extra): without it, skip.
+pytest.importorskip("dask")
+pytest.importorskip("distributed")
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import pandas as pd
+
+import skmlp._dask.problem as cluster_problem
 from skmlp._dask import (
     ALIGNMENT,
     BLOCK_OFFSET,
     DATA_CONFIG,
     WORKERS_CONFIG,
     ChunkWorker,
-    DaskExecutor,
     aligned_copy,
     canonical_csr,
 )
-from skmlp._network import forward_logits
-from skmlp._problem import build_problem
-from skmlp._rows import canonical_rows, data_bytes
+from skmlp._dask.executor import WorkerLostError as RaisedOnTheCluster
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.slow,  # a cluster of worker processes
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
 
 CHUNK = 100
 SOLVERS = ["lbfgs", "tnc", "cg", "bfgs", "newton-cg", "trust-ncg", "trust-krylov"]
@@ -230,7 +242,7 @@ def test_sparse_chunks_in_place_streamed_and_predicted(client, data, monkeypatch
     nbytes = sum(data_bytes(X[i : i + CHUNK]) for i in range(0, X.shape[0], CHUNK))
     assert sum(s["resident_X_bytes"] for s in stats.values()) == nbytes
     # "auto" keeps sparse chunks in memory: dask's size of X is the dense one.
-    monkeypatch.setattr(skmlp._dask.problem, "STREAM_MEMORY_SHARE", 0.0)
+    monkeypatch.setattr(cluster_problem, "STREAM_MEMORY_SHARE", 0.0)
     problem = build_problem(small(), Xd, yd, None)
     with problem as objective:
         stats = objective.executor.stats()
@@ -373,7 +385,7 @@ def test_bad_input_errors(client, data, monkeypatch):
     with pytest.raises(ValueError, match="could not convert string to float"):
         small().fit(frame, yd)
     with pytest.raises(ValueError, match=r"needs a dask\.distributed Client"):
-        monkeypatch.setattr(skmlp._dask.problem, "get_client", _no_client)
+        monkeypatch.setattr(cluster_problem, "get_client", _no_client)
         small().fit(Xd, yd)
     monkeypatch.undo()
     scalar = small(max_iter=3).fit(Xd, yd, sample_weight=2.0)
@@ -666,7 +678,7 @@ def test_streamed_chunks_from_memmaps(client, data, tmp_path, monkeypatch):
     assert_same_coefs(streamed, in_memory)
     # "auto" streams an X that is not persisted and larger than a share of
     # the workers' memory (here: any X).
-    monkeypatch.setattr(skmlp._dask.problem, "STREAM_MEMORY_SHARE", 0.0)
+    monkeypatch.setattr(cluster_problem, "STREAM_MEMORY_SHARE", 0.0)
     problem = build_problem(small(solver="newton-cg"), Xd, yd, None)
     with problem as objective:
         objective.loss_and_grad(problem.theta0)
@@ -684,7 +696,7 @@ def test_streamed_chunks_from_memmaps(client, data, tmp_path, monkeypatch):
 
 
 def test_worker_lost_error_is_public_without_importing_dask():
-    assert WorkerLostError is skmlp._dask.WorkerLostError
+    assert WorkerLostError is RaisedOnTheCluster
     assert "WorkerLostError" in skmlp.__all__
     code = "import skmlp, sys; skmlp.WorkerLostError; assert 'dask' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ)
@@ -695,51 +707,98 @@ def _kill_worker(client, address):
     os.kill(pid, signal.SIGKILL)
 
 
-def _count_recoveries(monkeypatch):
-    recoveries = []
-    recover = DaskExecutor._recover
+def _killing_at(iteration, client, address):
+    """A solver's `on_iteration` that kills the worker at `address` after `iteration`."""
 
-    def counted(self, lost):
-        recoveries.append([holder.address for holder in lost])
-        return recover(self, lost)
+    def on_iteration(n_iter, loss, theta, grad):
+        if n_iter == iteration:
+            _kill_worker(client, address)
 
-    monkeypatch.setattr(DaskExecutor, "_recover", counted)
-    return recoveries
+    return on_iteration
+
+
+def _run(estimator, problem, objective, on_iteration=None):
+    """The solver run of `estimator`'s fit on the open `problem` (as train() runs it)."""
+    return run_solver(
+        estimator.solver,
+        objective.loss_and_grad,
+        problem.theta0,
+        hessp=objective.hessp if problem.curvature else None,
+        max_iter=estimator.max_iter,
+        max_fun=estimator.max_fun,
+        tol=estimator.tol,
+        on_iteration=on_iteration,
+    )
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
-def test_worker_killed_mid_fit_gives_the_same_model(client, data, monkeypatch, solver):
+def test_worker_killed_mid_fit_gives_the_same_model(client, data, solver):
     X, y = data
     client.wait_for_workers(2, timeout=60)
     Xd, yd = on_cluster(X, y)
     victim, other = workers(client)
-    recoveries = _count_recoveries(monkeypatch)
     with dask.config.set({WORKERS_CONFIG: [victim, other]}):  # an actor on each
         undisturbed = small(solver=solver, max_iter=12).fit(Xd, yd)
         clf = small(solver=solver, max_iter=12)
         clf.set_callbacks(StopAfter(4, action=lambda: _kill_worker(client, victim)))
         clf.fit(Xd, yd)
-    assert recoveries == [[victim]]
+    # Killed during the fit (a restarted worker has a new address).
+    assert victim not in workers(client)
     assert clf.n_iter_ == undisturbed.n_iter_
     assert_same_coefs(clf, undisturbed)
     assert clf.loss_curve_ == undisturbed.loss_curve_
+    # The same run on the fit's problem, where the executor is seen: one
+    # recovery, of the killed worker alone, and still the same model.
+    client.wait_for_workers(2, timeout=60)
+    victim, other = workers(client)
+    clf = small(solver=solver, max_iter=12)
+    with dask.config.set({WORKERS_CONFIG: [victim, other]}):
+        problem = build_problem(clf, Xd, yd, None)
+        with problem as objective:
+            run = _run(clf, problem, objective, _killing_at(4, client, victim))
+            n_recoveries = objective.executor.n_recoveries
+            lost_workers = list(objective.executor.lost_workers)
+    assert n_recoveries == 1
+    assert lost_workers == [victim]
+    assert run.n_iter == undisturbed.n_iter_
+    assert_array_equal(run.x, parameters(undisturbed))
+    assert run.loss_curve == undisturbed.loss_curve_
 
 
-def test_worker_killed_with_unrecoverable_chunks_raises(client, data, monkeypatch):
+def _scattered_to(client, worker, X):
+    """X as a dask array of chunks scattered to `worker`: no source to rebuild them from."""
+    parts = client.scatter([X[i : i + CHUNK] for i in range(0, len(X), CHUNK)], workers=[worker])
+    return da.concatenate([da.from_delayed(p, (CHUNK, X.shape[1]), X.dtype) for p in parts])
+
+
+def test_worker_killed_with_unrecoverable_chunks_raises(client, data):
     X, y = data
     client.wait_for_workers(2, timeout=60)
     victim = workers(client)[0]
-    parts = client.scatter([X[i : i + CHUNK] for i in range(0, len(X), CHUNK)], workers=[victim])
-    Xd = da.concatenate([da.from_delayed(p, (CHUNK, X.shape[1]), X.dtype) for p in parts])
-    recoveries = _count_recoveries(monkeypatch)
+    Xd = _scattered_to(client, victim, X)
     clf = small(max_iter=30).set_callbacks(
         StopAfter(3, action=lambda: _kill_worker(client, victim))
     )
+    # All six chunks on the victim, lost with it: the one recovery fails.
+    lost = rf"Worker {re.escape(victim)} died during the fit, holding chunks \[0, 1, 2, 3, 4, 5\]"
     with (
         dask.config.set({WORKERS_CONFIG: [victim]}),
-        pytest.raises(WorkerLostError, match=f"Worker {victim} died during the fit"),
+        pytest.raises(WorkerLostError, match=lost),
     ):
         clf.fit(Xd, y)
-    assert recoveries == [[victim]]
     assert not hasattr(clf, "coefs_")
+    # On the fit's problem, where the executor is seen: the victim is the one
+    # worker lost, and no recovery succeeded.
+    client.wait_for_workers(2, timeout=60)
+    victim = workers(client)[0]
+    Xd = _scattered_to(client, victim, X)
+    with dask.config.set({WORKERS_CONFIG: [victim]}):
+        problem = build_problem(small(), Xd, y, None)
+        with problem as objective:
+            objective.loss_and_grad(problem.theta0)
+            _kill_worker(client, victim)
+            with pytest.raises(WorkerLostError, match=f"Worker {re.escape(victim)} died"):
+                objective.loss_and_grad(problem.theta0)
+            assert objective.executor.lost_workers == [victim]
+            assert objective.executor.n_recoveries == 0
     client.wait_for_workers(2, timeout=60)
