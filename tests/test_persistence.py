@@ -284,7 +284,10 @@ DAMAGES = {
     "n-layers": (_set("n_layers_", 2), r"n_layers_ is 2 but _layer_sizes"),
     "out-activation": (_set("out_activation_", "sigmoid"), r"out_activation_ must be one of"),
     "activation": (_set("activation_", "gelu"), r"activation_ must be one of .*'gelu'"),
-    "binarizer-missing": (_set("_label_binarizer", None), r"_label_binarizer is missing"),
+    "binarizer-missing": (
+        _set("_label_binarizer", None),
+        r"_label_binarizer must be a LabelBinarizer, got NoneType",
+    ),
 }
 
 
