@@ -119,8 +119,7 @@ def prepare_chunk(network, index, X, Y, w, *, keep_store=False, source=None):
     they are kept in the working dtype. `X` None: streamed from `source`.
     """
     n_rows = len(w)
-    target = np.empty((Y.shape[1], n_rows), network.dtype)
-    network.loss.encode(Y, w, target)
+    target = network.loss.encode(Y, w, network.dtype)
     block = None if X is None else network.block(X)
     store = network.activations(n_rows) if keep_store and X is not None else None
     return Chunk(index, n_rows, block, target, w.astype(network.dtype), store, source)

@@ -3,9 +3,11 @@ r"""Output losses from the logits: value, delta, Hessian product, log-probabilit
 Each loss is one class with four methods, all on the output logits ``a`` of a
 block of rows:
 
-- :meth:`encode` turns targets ``Y`` (binary for the classifiers' losses,
-  numeric for the regressors') and normalized sample weights ``w = s / S``
-  into the per-block target the other methods read;
+- :meth:`encode` turns targets ``Y`` (binary, dense or sparse, for the
+  classifiers' losses: they keep only where the ones are, so a block's target
+  does not grow with its number of classes; numeric for the regressors') and
+  normalized sample weights ``w = s / S`` into the per-block target the other
+  methods read;
 - :meth:`loss_and_delta` gives ``sum_i w_i loss(a_i, y_i)`` and the delta
   ``w (dloss / da)`` that backpropagation carries down the layers;
 - :meth:`hessian_product` gives ``w H_out r`` for a direction ``r`` of the
@@ -22,6 +24,7 @@ more class here, registered in `LOSSES`.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_softmax, softmax, xlogy
 
 
@@ -30,16 +33,16 @@ class LogisticLoss:
 
     With ``u = (1 - 2 y) a`` the loss is ``softplus(u)`` and
     ``p - y = (1 - 2 y) expit(u)``: written so, neither loses digits to
-    cancellation (the point of it in float32). The encoded target is the sign
-    ``1 - 2 y``.
+    cancellation (the point of it in float32). The encoded target is where
+    the sign ``1 - 2 y`` is -1: the flat positions of the ones of ``Y^T``
+    (:func:`ones_index`).
     """
 
     name = "logistic"
 
-    def encode(self, Y, w, out):
-        """Write the signs ``(1 - 2 Y)^T`` into `out` (n_outputs, n_rows); `w` unused."""
-        np.multiply(Y.T, -2, out=out, casting="unsafe")
-        out += 1
+    def encode(self, Y, w, dtype):
+        """The flat positions of the ones of ``Y^T`` (n_outputs, n_rows); `w` unused."""
+        return ones_index(Y)
 
     def loss_and_delta(self, logits_t, target, w, delta_t, work):
         """The block's weighted loss; `delta_t` gets ``(w (p - y))^T``.
@@ -48,8 +51,8 @@ class LogisticLoss:
         ----------
         logits_t : ndarray of shape (n_outputs, n_rows)
             The logits, transposed; overwritten.
-        target : ndarray of shape (n_outputs, n_rows)
-            As written by :meth:`encode`.
+        target : object
+            As returned by :meth:`encode`.
         w : ndarray of shape (n_rows,)
             Normalized sample weights.
         delta_t : ndarray of shape (n_outputs, n_rows)
@@ -63,13 +66,14 @@ class LogisticLoss:
         """
         k, m = logits_t.shape
         G = delta_t
+        # u = (1 - 2 y) a: the logits negated where y is 1 (exactly).
+        flip(logits_t, target)
         # p - y = (1 - 2 y) expit(u) = (1 - 2 y) (1 + tanh(u / 2)) / 2.
-        logits_t *= target
         np.multiply(logits_t, 0.5, out=G)
         np.tanh(G, out=G)
         G += 1
         G *= 0.5
-        G *= target
+        flip(G, target)
         G *= w
         # softplus(u) = max(u, 0) + log1p(exp(-|u|)).
         T = work.scratch(k, m)
@@ -116,14 +120,16 @@ class SoftmaxLoss:
     r"""A softmax over the outputs and the multinomial cross-entropy.
 
     ``loss_i = log sum_k exp(t_ki) - t_{y_i, i}`` with ``t = a - max_k a``, and
-    the delta ``w (p - y)``. The encoded target is ``(w Y)^T``.
+    the delta ``w (p - y)``. The encoded target is the flat positions of the
+    ones of ``Y^T`` with their rows' weights, ``(w Y)^T`` in sparse form.
     """
 
     name = "softmax"
 
-    def encode(self, Y, w, out):
-        """Write ``(w Y)^T`` into `out` (n_outputs, n_rows)."""
-        np.multiply(Y.T, w, out=out, casting="unsafe")
+    def encode(self, Y, w, dtype):
+        """``(index, weights)``: the ones of ``Y^T`` (:func:`ones_index`) and their rows' w."""
+        index = ones_index(Y)
+        return index, w[index % max(len(w), 1)].astype(dtype)
 
     def loss_and_delta(self, logits_t, target, w, delta_t, work):
         """The block's weighted loss; `delta_t` gets ``(w (p - y))^T``.
@@ -139,10 +145,11 @@ class SoftmaxLoss:
         np.exp(logits_t, out=G)
         np.matmul(work.ones[:k], G, out=total)
         np.log(total, out=shift)
-        loss = float(np.dot(w, shift)) - float(np.vdot(target, logits_t))
+        index, weights = target
+        loss = float(np.dot(w, shift)) - float(np.dot(weights, logits_t.reshape(-1)[index]))
         np.divide(w, total, out=total)
         G *= total
-        G -= target  # target = w y
+        G.reshape(-1)[index] -= weights  # G - w y
         return loss
 
     def hessian_product(self, logits, w, r, out):
@@ -195,9 +202,9 @@ class SquaredErrorLoss:
 
     name = "identity"
 
-    def encode(self, Y, w, out):
-        """Write ``Y^T`` into `out` (n_outputs, n_rows); `w` unused."""
-        np.copyto(out, Y.T, casting="unsafe")
+    def encode(self, Y, w, dtype):
+        """``Y^T`` (n_outputs, n_rows) in the working dtype; `w` unused."""
+        return np.ascontiguousarray(np.asarray(Y).T, dtype=dtype)
 
     def loss_and_delta(self, logits_t, target, w, delta_t, work):
         """The block's weighted loss; `delta_t` gets ``(w (a - y))^T``.
@@ -230,9 +237,9 @@ class PoissonLoss:
 
     name = "exp"
 
-    def encode(self, Y, w, out):
-        """Write ``Y^T`` into `out` (n_outputs, n_rows); `w` unused."""
-        np.copyto(out, Y.T, casting="unsafe")
+    def encode(self, Y, w, dtype):
+        """``Y^T`` (n_outputs, n_rows) in the working dtype; `w` unused."""
+        return np.ascontiguousarray(np.asarray(Y).T, dtype=dtype)
 
     def loss_and_delta(self, logits_t, target, w, delta_t, work):
         """The block's weighted loss; `delta_t` gets ``(w (mu - y))^T``.
@@ -267,6 +274,28 @@ class PoissonLoss:
         """The predictions ``exp(a)``, in place."""
         with np.errstate(over="ignore"):
             return np.exp(logits, out=logits)
+
+
+def ones_index(Y):
+    """The flat positions of the ones of binary ``Y^T`` (n_outputs x n_rows, C order), sorted.
+
+    `Y` (n_rows, n_outputs) dense or sparse: what the classification losses
+    keep of a block's targets, one position per label instead of a dense
+    matrix of the block's rows times its outputs.
+    """
+    n_rows = Y.shape[0]
+    if sp.issparse(Y):
+        Y = sp.coo_matrix(Y)
+        rows, columns = Y.row[Y.data != 0], Y.col[Y.data != 0]
+    else:
+        rows, columns = np.nonzero(np.asarray(Y))
+    return np.sort(columns.astype(np.intp) * n_rows + rows)
+
+
+def flip(A, index):
+    """Negate the entries of the contiguous array `A` at flat positions `index`, in place."""
+    flat = A.reshape(-1)
+    flat[index] = -flat[index]
 
 
 LOSSES = {

@@ -55,8 +55,10 @@ def canonical_rows(X, Y, sample_weight=None):
     ----------
     X : ndarray or sparse matrix of shape (n_samples, n_features)
         Finite float32 or float64 values. Never written to.
-    Y : ndarray of shape (n_samples, n_outputs)
-        The encoded labels (binary indicator rows).
+    Y : ndarray or sparse matrix of shape (n_samples, n_outputs)
+        The encoded targets (binary indicator rows, sparse for class labels,
+        or numeric values). A sparse Y hashes and orders the rows as its
+        dense form would.
     sample_weight : ndarray of shape (n_samples,) or None
         Non-negative float64 weights with a positive sum; None means ones.
 
@@ -66,8 +68,8 @@ def canonical_rows(X, Y, sample_weight=None):
         The distinct rows with positive weight, in canonical order: a
         C-contiguous copy, or a canonical CSR copy. The given X when it is
         larger than :data:`MAX_CANONICAL_BYTES`.
-    Y : ndarray of shape (n_rows, n_outputs)
-        Their labels.
+    Y : ndarray or csr_matrix of shape (n_rows, n_outputs)
+        Their targets.
     sample_weight : ndarray of shape (n_rows,)
         Their summed weights (float64).
     index : ndarray of shape (n_rows,)
@@ -78,16 +80,9 @@ def canonical_rows(X, Y, sample_weight=None):
     weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
     if data_bytes(X) > MAX_CANONICAL_BYTES:
         return X, Y, weight, np.arange(n_samples)
-    Y = np.ascontiguousarray(Y)
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, copy=True)
-        X.sum_duplicates()  # sorted indices, one entry per position
-        X.eliminate_zeros()  # also the -0.0 entries
-        hashes = _sparse_hashes(X)
-    else:
-        X = np.asarray(X)
-        hashes = _dense_hashes(X)
-    hashes += _dense_hashes(Y, salt=X.shape[1])
+    X, hashes = _canonical(X)
+    Y, y_hashes = _canonical(Y, salt=X.shape[1])
+    hashes += y_hashes
 
     kept = np.flatnonzero(weight > 0)
     order = kept[np.lexsort((weight[kept], hashes[kept]))]
@@ -101,6 +96,17 @@ def canonical_rows(X, Y, sample_weight=None):
         X = np.ascontiguousarray(X[index])
         X += 0.0  # -0.0 -> 0.0: equal rows are equal bytes
     return X, Y[index], weight, index
+
+
+def _canonical(M, salt=0):
+    """M as the rows are compared (C-contiguous, or canonical CSR) and its row hashes."""
+    if sp.issparse(M):
+        M = sp.csr_matrix(M, copy=True)
+        M.sum_duplicates()  # sorted indices, one entry per position
+        M.eliminate_zeros()  # also the -0.0 entries
+        return M, _sparse_hashes(M, salt)
+    M = np.ascontiguousarray(M)
+    return M, _dense_hashes(M, salt)
 
 
 def data_bytes(X):
@@ -157,12 +163,12 @@ def _dense_hashes(X, salt=0):
     return hashes
 
 
-def _sparse_hashes(X):
+def _sparse_hashes(X, salt=0):
     """Row hashes of canonical CSR: the dense formula over the nonzeros."""
     scrambled = np.empty(X.nnz, np.uint64)
     for a in range(0, X.nnz, _BLOCK_VALUES):
         b = min(a + _BLOCK_VALUES, X.nnz)
-        constants = _column_constants(X.indices[a:b])
+        constants = _column_constants(X.indices[a:b].astype(np.int64) + salt)
         scrambled[a:b] = _scramble(_bits(X.data[a:b]), constants)
     totals = np.zeros(X.nnz + 1, np.uint64)
     np.cumsum(scrambled, dtype=np.uint64, out=totals[1:])
@@ -193,18 +199,23 @@ def _same_rows(X, Y, order, hashes):
 
 def _rows_equal(X, Y, i, j):
     """Elementwise: row i equals row j, in X and in Y."""
-    equal = np.all(Y[i] == Y[j], axis=1)
-    if sp.issparse(X):
-        differ = X[i] != X[j]
-        return equal & (np.diff(sp.csr_matrix(differ).indptr) == 0)
-    return equal & np.all(X[i] == X[j], axis=1)
+    return _equal(X, i, j) & _equal(Y, i, j)
+
+
+def _equal(M, i, j):
+    if sp.issparse(M):
+        differ = M[i] != M[j]
+        return np.diff(sp.csr_matrix(differ).indptr) == 0
+    return np.all(M[i] == M[j], axis=1)
 
 
 def _row_key(X, Y, i):
     """Bytes of row i's contents, for the rare runs of colliding hashes."""
-    if sp.issparse(X):
-        a, b = X.indptr[i], X.indptr[i + 1]
-        parts = (X.indices[a:b].astype(np.int64), _bits(X.data[a:b]))
-    else:
-        parts = (_bits(X[i]),)
-    return (*(p.tobytes() for p in parts), _bits(Y[i]).tobytes())
+    return (*_row_bytes(X, i), *_row_bytes(Y, i))
+
+
+def _row_bytes(M, i):
+    if sp.issparse(M):
+        a, b = M.indptr[i], M.indptr[i + 1]
+        return M.indices[a:b].astype(np.int64).tobytes(), _bits(M.data[a:b]).tobytes()
+    return (_bits(M[i]).tobytes(),)

@@ -25,6 +25,7 @@ regressor; a new kind of target is one more class with these methods.
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -253,8 +254,22 @@ class ClassTargets:
         return get_loss(self.out_activation, self.n_outputs)
 
     def encode(self, y):
-        """The binary output targets of the rows, (n_rows, n_outputs)."""
-        return self.binarizer.transform(y)
+        """The binary output targets of the rows, (n_rows, n_outputs).
+
+        Sparse CSR (one entry per row at most) for class labels, so that
+        memory does not grow with rows x classes; an indicator matrix stays
+        as given (dense).
+        """
+        if self.multilabel:
+            return self.binarizer.transform(y)
+        codes = self.codes(y)
+        if self.n_outputs == 1:  # the positive class is the second
+            rows = np.flatnonzero(codes == 1)
+            columns = np.zeros(len(rows), dtype=np.intp)
+        else:
+            rows, columns = np.arange(len(y)), codes
+        ones = np.ones(len(rows), dtype=np.int64)
+        return sp.csr_matrix((ones, (rows, columns)), shape=(len(y), self.n_outputs))
 
     def strata(self, summaries):
         """Each chunk's rows per class, in class order (None for multilabel: no strata)."""

@@ -169,3 +169,52 @@ def test_weights_at_the_float_limits_on_the_cluster(client, iris, params, weight
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=match):
             clf.fit(da.from_array(X, 50), da.from_array(y, 50), sample_weight=w)
+
+
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_memory_does_not_grow_with_rows_times_classes(out_activation):
+    """Targets are kept as where their ones are, chunk by chunk: 8000 more rows
+    of 1000 classes would take 64 MB as a dense float64 target matrix."""
+    import tracemalloc
+
+    def peak(n_rows, n_classes=1000):
+        rng = np.random.RandomState(0)
+        X, y = rng.normal(size=(n_rows, 4)), np.arange(n_rows) % n_classes
+        clf = BackpropMLPClassifier((8,), out_activation=out_activation, max_iter=2)
+        tracemalloc.start()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X, y)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    dense_growth = 8000 * 1000 * 8
+    assert peak(12000) - peak(4000) < dense_growth / 10
+
+
+def test_a_fit_holds_x_once_more_plus_bounded_chunk_buffers():
+    """The documented peak (docs/user_guide/performance.rst): beyond X, its
+    canonical copy, each thread's chunk buffers (at most AUTO_WORKSPACE_BYTES)
+    and a few per-row arrays."""
+    import tracemalloc
+
+    from skmlp._blas import effective_n_threads
+    from skmlp._executor import AUTO_MAX_THREADS, AUTO_WORKSPACE_BYTES
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40000, 100)).astype(np.float32)
+    y = rng.randint(10, size=len(X))
+    clf = BackpropMLPClassifier((25,), max_iter=3, random_state=0)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        extra = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    per_row = 200  # bytes: weights, hashes, order, the targets' positions
+    threads = min(AUTO_MAX_THREADS, effective_n_threads())  # what n_jobs=None uses
+    assert extra <= X.nbytes + threads * AUTO_WORKSPACE_BYTES + per_row * len(X)
