@@ -14,8 +14,8 @@ and is computed alike on any thread, so the result is identical, bit for bit,
 for any number of threads and any ``n_jobs``. It is not always bit-identical
 to one product over all rows at once: OpenBLAS's gemm rounds a row
 differently with its place in its own blocking, which also makes the
-all-at-once product differ between BLAS thread counts (a few ulps, e.g.
-5e-14 on logits of order 10).
+all-at-once product differ between BLAS thread counts by a few ulps
+(docs/user_guide/performance.rst, "Prediction chunks").
 """
 
 import numpy as np

@@ -37,7 +37,7 @@ class SolverSpec:
     float64 : bool
         Whether it trains float32 data in float64: TNC's finite-difference
         curvature, Newton-CG's line search and trust-krylov's model stall on
-        float32 rounding (measured in docs/user_guide/solvers.rst).
+        float32 rounding (docs/user_guide/performance.rst, "float32").
     curvature : str or None
         What curvature='auto' means for it: the exact Hessian, or
         Gauss-Newton for trust-krylov, whose backend (trlib) gives

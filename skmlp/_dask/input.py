@@ -90,9 +90,8 @@ def _in_chunk(error, index, start, stop):
 
 
 # BLAS and numpy's SIMD loops may round differently depending on where an
-# array starts relative to a 64-byte boundary (measured: a chunk deserialized
-# at an address 10 bytes off one gave another Hessian-vector product in the
-# 17th digit), so every block the kernel reads starts BLOCK_OFFSET bytes past
+# array starts relative to a 64-byte boundary (docs/user_guide/dask.rst), so
+# every block the kernel reads starts BLOCK_OFFSET bytes past
 # a 64-byte boundary: the result then does not depend on whether the chunk
 # was computed on its worker or arrived over the network. The offset is
 # where numpy's large allocations start with glibc's malloc (16 bytes of
