@@ -296,6 +296,7 @@ def test_from_thetas_validates_its_input():
 # ------------------------------------------------------------ integration
 
 
+@pytest.mark.slow
 def test_pipeline_grid_search_and_cross_val():
     X, y = load_iris(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), BackpropMLPClassifier(random_state=0, max_iter=1000))
@@ -328,6 +329,7 @@ def test_clone_pickle_joblib(iris, tmp_path):
     assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_digits_accuracy_matches_mlpclassifier():
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)

@@ -25,15 +25,19 @@ CHECK_ESTIMATOR_PARAMS = [
     {"activation": "relu"},
 ]
 
-# Further configurations, check by check. Newton-CG with Gauss-Newton
-# curvature runs out of its 200 iterations on the checks' blobs (6800
-# Hessian-vector products, 1.4 s per fit; the exact Hessian converges in 26
-# iterations): 50 reach the same accuracy, and the checks are the same.
+# Further configurations, check by check.
 CONFIGURATIONS = [
-    BackpropMLPClassifier(solver="trust-krylov"),
-    BackpropMLPClassifier(solver="newton-cg", curvature="gauss-newton", max_iter=50),
     BackpropMLPClassifier(class_weight="balanced"),
     BackpropMLPClassifier(early_stopping=True),
+]
+# The second-order solvers, check by check: the slowest checks (the slow lane).
+# Newton-CG with Gauss-Newton curvature runs out of its 200 iterations on the
+# checks' blobs (6800 Hessian-vector products, 1.4 s per fit; the exact
+# Hessian converges in 26 iterations): 50 reach the same accuracy, and the
+# checks are the same.
+SOLVER_CONFIGURATIONS = [
+    BackpropMLPClassifier(solver="trust-krylov"),
+    BackpropMLPClassifier(solver="newton-cg", curvature="gauss-newton", max_iter=50),
 ]
 
 # Early stopping splits off its validation rows before the rows are made
@@ -63,6 +67,13 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(SOLVER_CONFIGURATIONS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_second_order_solvers(estimator, check):
+    check(estimator)
+
+
 # on_skip="warn" (the default) reports the array-API checks that need
 # SCIPY_ARRAY_API as SkipTestWarning.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -71,6 +82,7 @@ def test_check_estimator_default():
     check_estimator(BackpropMLPClassifier())
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 @pytest.mark.parametrize("params", CHECK_ESTIMATOR_PARAMS[1:], ids=str)

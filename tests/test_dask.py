@@ -7,7 +7,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from dask.distributed import get_task_stream
 from numpy.testing import assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
@@ -15,6 +14,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmlp import BackpropMLPClassifier
+
+# dask is an optional dependency (the "dask" extra): without it, skip.
+pytest.importorskip("dask")
+pytest.importorskip("distributed")
+
+from dask.distributed import get_task_stream
+
+pytestmark = pytest.mark.slow  # a cluster of worker processes, and the example's own
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dask_gridsearch.py"
 

@@ -6,6 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Each example runs in a fresh interpreter, for seconds.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -43,6 +48,8 @@ def test_plot_training(tmp_path):
 
 
 def test_dask_fit(tmp_path):
+    pytest.importorskip("dask")  # the "dask" extra
+    pytest.importorskip("distributed")
     out = run_example("dask_fit.py", cwd=tmp_path)
     assert re.search(r"^Dask cluster: 2 workers at tcp://127\.0\.0\.1:\d+$", out, re.M)
     assert "lazy predict: Array with chunks (150, 150, 150)" in out

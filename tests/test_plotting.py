@@ -266,6 +266,7 @@ def test_loss_curve_needs_a_trained_estimator():
 # ------------------------------------------------- matplotlib is optional
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_importing_the_module_does_not_import_matplotlib():
     code = "import sys, skmlp, skmlp.plotting, skmlp.ex4; print('matplotlib' in sys.modules)"
     out = subprocess.run(
@@ -312,6 +313,7 @@ def _check_pngs(folder):
         assert picture.ndim == 3 and min(picture.shape[:2]) > 100, name
 
 
+@pytest.mark.slow  # runs the example
 def test_example_falls_back_to_scikit_learn_digits(tmp_path):
     # SKMLP_EX4_DIR points at a folder without ex4data1.mat (unset: same path).
     empty = tmp_path / "no_data"
@@ -324,6 +326,7 @@ def test_example_falls_back_to_scikit_learn_digits(tmp_path):
     _check_pngs(tmp_path)  # the default output folder is the current one
 
 
+@pytest.mark.slow  # runs the example
 def test_example_on_course_format_files(tmp_path):
     # Files in the course's format (small and synthetic: the real ones are not
     # bundled) take the example's other path; its J is the seed's formula.

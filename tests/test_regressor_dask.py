@@ -13,6 +13,8 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from skmlp import BackpropMLPRegressor  # noqa: E402
 from skmlp._rows import canonical_rows  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a cluster of worker processes
+
 CHUNK = 50
 
 

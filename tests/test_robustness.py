@@ -239,6 +239,7 @@ def test_fit_on_hostile_data_succeeds_soundly_or_fails_clearly(data, params):
 
 
 # Every other solver, magnitudes up to 1e300 included.
+@pytest.mark.slow
 @ignore_convergence
 @SETTINGS
 @given(
@@ -391,6 +392,7 @@ def digits_model():
     return clf, X
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sparse", [False, True])
 def test_concurrent_predictions_equal_sequential_ones(digits_model, sparse):
     clf, X = digits_model
