@@ -51,7 +51,7 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"evidence"})],
         "solver": [StrOptions(set(SOLVERS))],
         "curvature": [StrOptions({"auto", *CURVATURES})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -189,6 +189,8 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
         self.validation_scores_ = result.validation_scores
         self.best_validation_score_ = result.best_validation_score
+        self.alpha_ = result.alpha
+        self.effective_n_params_ = result.effective_n_params
         context.call_on_fit_task_end(estimator=self, **task_data)
         return result.interrupt or result.callback_error
 
@@ -338,5 +340,6 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
             sample_weight = targets.row_weights(y, sample_weight)
             check_weight_sum(weight_total(sample_weight), "class_weight")
         network = Network(layout, self.activation_, targets.loss(), working_dtype(X))
-        with rows_objective(network, X, Y, sample_weight, self) as J:
+        alpha = self.alpha_ if self.alpha == "evidence" else self.alpha
+        with rows_objective(network, X, Y, sample_weight, self, alpha) as J:
             return J.loss(self._theta)

@@ -12,6 +12,9 @@ function per chunk:
 - ``"hessp"`` (theta, v): the chunk's ``H v``, exact (Pearlmutter's
   R-operator) or Gauss-Newton ``G v = J^T H_out J v``, reusing the chunk's
   stored pass when it was made at theta (redone otherwise);
+- ``"gauss_newton"`` (theta): the chunk's loss, gradient and dense
+  Gauss-Newton matrix ``G = J^T (w H_out) J`` (J the logits' Jacobian), flat
+  in one vector: Levenberg-Marquardt's normal equations (:mod:`skmlp._lm`);
 - ``"validation"`` (theta): the sufficient statistics of the validation
   score on the rows held out for early stopping (the targets' strategy says
   which statistics).
@@ -216,6 +219,8 @@ class ChunkSet:
             return self._hessp(*args)
         if name == "validation":
             return self._validation(*args)
+        if name == "gauss_newton":
+            return self._gauss_newton(*args)
         raise ValueError(f"Unknown chunk task {name!r}.")
 
     def _block(self, chunk):
@@ -271,6 +276,33 @@ class ChunkSet:
                 block, store, chunk.w, direction, ws.acts, ws.work, slot, exact
             )
             return 0.0, slot.vector
+
+        return Task([c.index for c in self.chunks], run, False)
+
+    def _gauss_newton(self, theta):
+        network = self.network
+        network.set_params(theta)
+        self.generation += 1
+        generation = self.generation
+        n_params = self.layout.n_params
+        # Jacobian rows per step: its (outputs, rows, n_params) block stays
+        # within a few MB.
+        step = max(1, (4 << 20) // (8 * n_params * self.layout.layer_sizes[-1]))
+
+        def run(k, ws, slot):
+            chunk = self.chunks[k]
+            block = self._block(chunk)
+            loss, acts = self._pass(chunk, block, ws, slot)
+            chunk.generation = generation
+            out = np.zeros(n_params + n_params * n_params)
+            out[:n_params] = slot.vector
+            G = out[n_params:].reshape(n_params, n_params)
+            logits = acts.logits_t(chunk.n_rows).T
+            for a in range(0, chunk.n_rows, step):
+                b = min(a + step, chunk.n_rows)
+                J = network.output_jacobian(block, acts, a, b)
+                network.loss.gauss_newton(logits[a:b], chunk.w[a:b].astype(np.float64), J, G)
+            return loss, out
 
         return Task([c.index for c in self.chunks], run, False)
 

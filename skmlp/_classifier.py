@@ -82,6 +82,8 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
     {{n_iter_}}
     {{n_fun_}}
     {{n_hessp_}}
+    {{alpha_}}
+    {{effective_n_params_}}
     {{loss_}}
     {{loss_curve_}}
     {{best_loss_}}

@@ -15,15 +15,21 @@ PARAGRAPHS = {
     activation : {'logistic', 'tanh', 'relu', 'identity'}, default='logistic'
         Activation of the hidden units.""",
     "alpha": """\
-    alpha : float, default=1.0
+    alpha : float or 'evidence', default=1.0
         The course's lambda: strength of the L2 penalty on the weights
-        (intercepts are not penalized), scaled by ``1 / (2 S)``.""",
+        (intercepts are not penalized), scaled by ``1 / (2 S)``. 'evidence'
+        (with ``solver='lm'``): chosen from the data as the fit goes, by
+        MacKay's evidence (MATLAB's trainbr), starting from 0; the chosen
+        value is ``alpha_``.""",
     "solver": """\
     solver : {'lbfgs', 'tnc', 'cg', 'bfgs', 'newton-cg', 'trust-ncg', \
-'trust-krylov'}, default='lbfgs'
+'trust-krylov', 'lm'}, default='lbfgs'
         The :func:`scipy.optimize.minimize` method: L-BFGS-B, TNC, CG, BFGS,
         Newton-CG, trust-ncg, trust-krylov. The Newton-type methods use exact
-        Hessian-vector products (see `curvature`).
+        Hessian-vector products (see `curvature`). 'lm': Levenberg-Marquardt
+        (MATLAB's trainlm) on the dense Gauss-Newton matrix, for networks of
+        at most 3000 parameters (trust-ncg with Gauss-Newton curvature is its
+        matrix-free equivalent); it trains in float64.
         'bfgs' stores a dense inverse Hessian: only for small networks.
         float32 data are trained in float32 by 'lbfgs', 'cg', 'bfgs' and
         'trust-ncg'; 'tnc', 'newton-cg' and 'trust-krylov' train them in
@@ -131,6 +137,14 @@ PARAGRAPHS = {
     "n_fun_": """\
     n_fun_ : int
         Objective evaluations the solver made.""",
+    "alpha_": """\
+    alpha_ : float
+        The penalty of the fitted parameters: `alpha`, or the one the
+        evidence chose.""",
+    "effective_n_params_": """\
+    effective_n_params_ : float or None
+        With ``alpha='evidence'``, the effective number of weights the data
+        determine (MacKay's gamma); None otherwise.""",
     "n_hessp_": """\
     n_hessp_ : int
         Hessian-vector products the solver used (Newton-type solvers).""",

@@ -86,6 +86,11 @@ class LogisticLoss:
         np.matmul(logits_t, w, out=work.out)
         return float(work.out.sum(dtype=np.float64))
 
+    def gauss_newton(self, logits, w, J, G):
+        """Add the block's ``J^T (w H_out) J`` to `G` (see :func:`add_gauss_newton`)."""
+        p = expit(logits)
+        add_gauss_newton(p * (1 - p), w, J, G)
+
     def hessian_product(self, logits, w, r, out):
         """``out = w p (1 - p) r`` per output (rows x outputs; allocates p)."""
         p = expit(logits)
@@ -152,6 +157,13 @@ class SoftmaxLoss:
         G.reshape(-1)[index] -= weights  # G - w y
         return loss
 
+    def gauss_newton(self, logits, w, J, G):
+        """Add ``J^T (w (diag(p) - p p^T)) J`` summed over the block's rows to `G`."""
+        p = softmax(logits, axis=1)
+        add_gauss_newton(p, w, J, G)
+        B = np.einsum("mk,kmp->mp", p, J)  # sum_k p_k J_k, row by row
+        G -= B.T @ (B * w[:, None])
+
     def hessian_product(self, logits, w, r, out):
         """``out = w (diag(p) - p p^T) r`` per row (rows x outputs; allocates p)."""
         p = softmax(logits, axis=1)
@@ -217,6 +229,10 @@ class SquaredErrorLoss:
         np.matmul(logits_t, w, out=work.out)
         return 0.5 * float(work.out.sum(dtype=np.float64))
 
+    def gauss_newton(self, logits, w, J, G):
+        """Add the block's ``J^T diag(w) J`` to `G`: Levenberg-Marquardt's ``J^T J``."""
+        add_gauss_newton(np.ones_like(logits), w, J, G)
+
     def hessian_product(self, logits, w, r, out):
         """``out = w r`` (rows x outputs)."""
         np.multiply(r, w, out=out)
@@ -262,6 +278,11 @@ class PoissonLoss:
         delta_t *= w
         return float(work.out.sum(dtype=np.float64))
 
+    def gauss_newton(self, logits, w, J, G):
+        """Add the block's ``J^T diag(w mu) J`` to `G`."""
+        with np.errstate(over="ignore"):
+            add_gauss_newton(np.exp(logits), w, J, G)
+
     def hessian_product(self, logits, w, r, out):
         """``out = w mu r`` (rows x outputs)."""
         with np.errstate(over="ignore"):
@@ -274,6 +295,14 @@ class PoissonLoss:
         """The predictions ``exp(a)``, in place."""
         with np.errstate(over="ignore"):
             return np.exp(logits, out=logits)
+
+
+def add_gauss_newton(h, w, J, G):
+    """``G += sum_k J_k^T diag(w h_k) J_k``: the Gauss-Newton matrix of a
+    diagonal output Hessian `h` (rows x outputs), in float64."""
+    for k in range(J.shape[0]):
+        Jk = J[k].astype(np.float64, copy=False)
+        G += Jk.T @ (Jk * (w * h[:, k])[:, None])
 
 
 def ones_index(Y):

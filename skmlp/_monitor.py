@@ -71,7 +71,7 @@ class FitMonitor:
         self._width = 0
         self._start = time.perf_counter()
 
-    def __call__(self, n_iter, loss, theta, grad):
+    def __call__(self, n_iter, loss, theta, grad, info=None):
         """Observe iteration `n_iter`; return a reason to stop, or None."""
         reason = None
         score = None
@@ -86,7 +86,7 @@ class FitMonitor:
             if self._no_improvement >= self.n_iter_no_change:
                 reason = "early_stopping"
         if self.verbose:
-            self._show(self._line(n_iter, loss, grad, score))
+            self._show(self._line(n_iter, loss, grad, score, info))
         if self.callback_iteration is not None:
             try:
                 if self.callback_iteration(theta):
@@ -99,12 +99,14 @@ class FitMonitor:
                 reason = "callback_error"
         return reason
 
-    def _line(self, n_iter, loss, grad, score):
+    def _line(self, n_iter, loss, grad, score, info=None):
         elapsed = self.elapsed()
         line = (
             f"Iteration {n_iter}/{self.max_iter}: loss = {loss:.8f}, "
             f"|grad| = {np.linalg.norm(grad):.3e}"
         )
+        for name, value in (info or {}).items():  # the solver's state, e.g. 'lm''s mu
+            line += f", {name} = {value:.3g}"
         if score is not None:
             line += f", validation score = {score:.6f}"
         left = elapsed / n_iter * max(self.max_iter - n_iter, 0)

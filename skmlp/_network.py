@@ -478,6 +478,41 @@ class Network:
                 below += signal
             RD[i - 1][...] = below
 
+    def output_jacobian(self, block, acts, start, stop):
+        """The logits' Jacobian for rows ``start:stop`` of the block: (n_outputs, rows, n_params).
+
+        ``J[j, i]`` is d logit_j(x_i) / d theta, from backpropagating each
+        output's unit vector through the stored forward pass (``acts.Z`` at
+        the current parameters): ``dlogit / dW_l = Z_{l-1} (x) D_l``,
+        ``dlogit / db_l = D_l``, ``D_{l-1} = (D_l W_l^T) f'(a_{l-1})``.
+        Allocates the result (the Gauss-Newton matrix's rows of one block).
+        """
+        m = stop - start
+        sizes = self.layout.layer_sizes
+        k = sizes[-1]
+        J = np.zeros((k, m, self.layout.n_params), self.dtype)
+        positions = np.arange(self.layout.n_params)
+        W_at, b_at = self.layout.coefs(positions), self.layout.intercepts(positions)
+        D = np.zeros((k, m, k), self.dtype)
+        D[np.arange(k), :, np.arange(k)] = 1
+        for i in range(len(self.coefs) - 1, -1, -1):
+            if i == 0:
+                A = block.X[start:stop]
+                A = A.toarray() if block.sparse else A
+            else:
+                A = acts.Z[i - 1][start:stop]
+            fan_in, fan_out = self.coefs[i].shape
+            J[:, :, W_at[i][0, 0] : W_at[i][-1, -1] + 1] = (
+                A[None, :, :, None] * D[:, :, None, :]
+            ).reshape(k, m, fan_in * fan_out)
+            J[:, :, b_at[i][0] : b_at[i][-1] + 1] = D
+            if i > 0:
+                D = D @ self.coefs[i].T
+                slope = np.ones_like(A)
+                self._derivative(A, slope)
+                D *= slope
+        return J
+
     def logits(self, X):
         """Output logits for `X`, shape ``(n_rows, n_outputs)`` (allocates).
 

@@ -60,6 +60,11 @@ class L2Penalty:
         weights = theta[: self.n_coefs]
         return 0.5 * self.alpha / self.sum_weights * float(weights @ weights)
 
+    def add_diagonal(self, G):
+        """Add the penalty's Hessian ``alpha / S`` on the weights' diagonal to `G`."""
+        weights = np.arange(self.n_coefs)
+        G[weights, weights] += self.alpha / self.sum_weights
+
     def add_gradient(self, vector, theta):
         """Add ``alpha / S * W`` (the weights of `theta`, or of a direction) to `vector`."""
         vector[: self.n_coefs] += (self.alpha / self.sum_weights) * theta[: self.n_coefs]
@@ -128,6 +133,23 @@ class Objective:
         self.penalty.add_gradient(product, v)
         self.n_hessp += 1
         return product
+
+    def gauss_newton(self, theta):
+        """J(theta), its gradient and the dense Gauss-Newton matrix ``G`` of J.
+
+        ``G = sum over chunks of J_c^T (w H_out) J_c + alpha / S`` on the
+        weights' diagonal (n_params x n_params, new): for the squared error
+        Levenberg-Marquardt's ``J^T J``. Counts as an evaluation.
+        """
+        theta = np.asarray(theta, dtype=np.float64)
+        data_loss, total = self.executor.reduce("gauss_newton", theta)
+        n = theta.size
+        grad, G = total[:n], total[n:].reshape(n, n)
+        loss = data_loss + self.penalty(theta)
+        self.penalty.add_gradient(grad, theta)
+        self.penalty.add_diagonal(G)
+        self.n_evaluations += 1
+        return loss, grad, G
 
     def validation_terms(self, theta):
         """The added validation statistics of theta on the held-out rows."""

@@ -92,7 +92,7 @@ class TrainingProblem:
     activation, curvature : str
         Hidden activation; the Hessian-vector product (None without).
     alpha : float
-        The L2 penalty.
+        The L2 penalty (the initial one with ``evidence``).
     data : TrainingData
         The training rows.
     objective : Objective or None
@@ -106,6 +106,7 @@ class TrainingProblem:
     curvature: str | None
     alpha: float
     data: TrainingData
+    evidence: bool = False  # alpha re-estimated from the evidence as the fit goes
     objective: Objective | None = field(default=None, repr=False)
 
     @property
@@ -148,6 +149,11 @@ class TrainingProblem:
         if self.objective is None:
             raise RuntimeError("The validation score needs the open training problem.")
         return self.targets.validation_score(self.objective.validation_terms(theta))
+
+
+def initial_alpha(estimator):
+    """The penalty a fit starts from: alpha, or 0 for alpha='evidence' (as trainbr)."""
+    return 0.0 if estimator.alpha == "evidence" else float(estimator.alpha)
 
 
 def check_hidden_layer_sizes(hidden_layer_sizes):
@@ -207,6 +213,11 @@ def build_problem(estimator, X, y, sample_weight=None):
     """
     hidden = check_hidden_layer_sizes(estimator.hidden_layer_sizes)
     spec = SOLVERS[estimator.solver]
+    if estimator.alpha == "evidence" and spec.driver is None:
+        raise ValueError(
+            "alpha='evidence' re-estimates alpha from the dense Gauss-Newton matrix "
+            f"of solver='lm'; got solver={estimator.solver!r}."
+        )
     fitted = estimator.warm_start and hasattr(estimator, "_theta")
     targets = estimator._targets_class.for_estimator(estimator)
     rng = check_random_state(estimator.random_state)
@@ -217,6 +228,7 @@ def build_problem(estimator, X, y, sample_weight=None):
     else:
         data = memory_data(estimator, targets, X, y, sample_weight, fitted, rng, spec.float64)
     layout = Layout((data.n_features, *hidden, targets.n_outputs))
+    spec.check_size(layout.n_params)
     if fitted:
         theta0 = warm_start_theta(estimator, targets, layout.layer_sizes)
     else:
@@ -227,8 +239,9 @@ def build_problem(estimator, X, y, sample_weight=None):
         targets,
         estimator.activation,
         spec.resolve_curvature(estimator.curvature),
-        estimator.alpha,
+        initial_alpha(estimator),
         data,
+        evidence=estimator.alpha == "evidence",
     )
 
 
@@ -269,7 +282,7 @@ def memory_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
         if not np.all(sample_weight > 0):  # a class weighted zero
             keep = np.flatnonzero(sample_weight > 0)
             X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
-    check_penalty_scale(estimator.alpha, weight_total(sample_weight))
+    check_penalty_scale(initial_alpha(estimator), weight_total(sample_weight))
     held_out = ()
     if validation is not None:
         X_val, y_val, s_val = validation
@@ -315,12 +328,12 @@ def thread_executor(
     return ThreadExecutor(chunk_set, n_threads(n_jobs))
 
 
-def rows_objective(network, X, Y, sample_weight, estimator):
+def rows_objective(network, X, Y, sample_weight, estimator, alpha):
     """The :class:`Objective` of the given rows as they are (for ``estimator.objective``)."""
     executor = thread_executor(
         network, X, Y, sample_weight, batch_size=estimator.batch_size, n_jobs=estimator.n_jobs
     )
-    return Objective(executor, L2Penalty(network.layout, estimator.alpha, executor.sum_weights))
+    return Objective(executor, L2Penalty(network.layout, alpha, executor.sum_weights))
 
 
 def make_objective(

@@ -72,6 +72,8 @@ class BackpropMLPRegressor(RegressorMixin, BaseBackpropMLP):
     {{n_iter_}}
     {{n_fun_}}
     {{n_hessp_}}
+    {{alpha_}}
+    {{effective_n_params_}}
     {{loss_}}
     {{loss_curve_}}
     {{best_loss_}}
@@ -103,7 +105,7 @@ class BackpropMLPRegressor(RegressorMixin, BaseBackpropMLP):
     >>> X, y = make_friedman1(n_samples=500, random_state=0)
     >>> reg = make_pipeline(
     ...     StandardScaler(),
-    ...     BackpropMLPRegressor((20,), alpha=0.01, max_iter=1000, random_state=0),
+    ...     BackpropMLPRegressor((20,), max_iter=1000, random_state=0),
     ... ).fit(X, y)
     >>> reg.predict(X[:2]).shape
     (2,)

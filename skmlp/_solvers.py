@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
+from ._lm import MAX_PARAMS, levenberg_marquardt
+
 _RECENT = 4  # evaluated points remembered for the per-iteration callback
 
 CURVATURES = ("exact", "gauss-newton")
@@ -52,6 +54,12 @@ class SolverSpec:
         ``(max_iter, max_fun, tol) -> scipy options``.
     counts_iterations : bool
         Whether scipy enforces max_iter itself (TNC has no iteration budget).
+    driver : callable or None
+        skmlp's own method instead of scipy's (Levenberg-Marquardt,
+        :mod:`skmlp._lm`): it needs the dense Gauss-Newton matrix and takes
+        ``alpha="evidence"``.
+    max_params : int or None
+        The largest network the method accepts.
     """
 
     method: str
@@ -62,9 +70,24 @@ class SolverSpec:
     stall_statuses: tuple | None = ()
     options: object = lambda max_iter, max_fun, tol: {"maxiter": max_iter, "gtol": tol}
     counts_iterations: bool = True
+    driver: object = None
+    max_params: int | None = None
+    name: str = ""
+
+    def check_size(self, n_params):
+        """Refuse a network too large for the method (see `max_params`)."""
+        if self.max_params is not None and n_params > self.max_params:
+            raise ValueError(
+                f"solver={self.name!r} keeps a dense {n_params} x {n_params} Gauss-Newton "
+                f"matrix (more than {self.max_params} parameters): use "
+                "solver='trust-ncg' with curvature='gauss-newton', its matrix-free "
+                "equivalent, or a smaller network."
+            )
 
     def resolve_curvature(self, curvature):
         """The curvature the objective needs for this solver (None without products)."""
+        if self.driver is not None:
+            return self.curvature  # the chunks keep their passes for G
         if not self.hessp:
             return None
         return self.curvature if curvature == "auto" else curvature
@@ -101,6 +124,14 @@ SOLVERS = {
     "trust-ncg": SolverSpec("trust-ncg", hessp=True, curvature="exact", norm="l2"),
     "trust-krylov": SolverSpec(
         "trust-krylov", hessp=True, float64=True, curvature="gauss-newton", norm="l2"
+    ),
+    "lm": SolverSpec(
+        "Levenberg-Marquardt",
+        float64=True,
+        curvature="gauss-newton",
+        driver=levenberg_marquardt,
+        max_params=MAX_PARAMS,
+        name="lm",
     ),
 }
 
@@ -169,16 +200,30 @@ class _Run:
 
     def evaluate(self, x):
         """The objective as the optimizer sees it, with the evaluation budget."""
+        return self.counted(self.loss_and_grad, x)
+
+    def counted(self, function, x):
+        """``function(x) -> (loss, grad, ...)`` as one evaluation: budget, finiteness, memory."""
         if self.n_fun >= self.max_fun:
             raise _Stop("max_fun")
-        loss, grad = self.loss_and_grad(x)
+        values = function(x)
         self.n_fun += 1
+        loss, grad = values[0], values[1]
         if not (np.isfinite(loss) and np.all(np.isfinite(grad))):
             # Extreme inputs can overflow; end with the last finite iterate.
             raise _Stop("non-finite")
         # Copies: the optimizer may modify x (and a gradient) in place.
         self._recent.append((x.copy(), loss, np.array(grad, dtype=np.float64)))
-        return loss, grad
+        return values
+
+    def trial(self, x):
+        """J at a trial point (an evaluation), or None where it is not finite."""
+        try:
+            return self.evaluate(x)[0]
+        except _Stop as stop:
+            if stop.reason != "non-finite":
+                raise
+            return None
 
     def at(self, x):
         """Loss and gradient at x: remembered if evaluated lately, else counted."""
@@ -187,7 +232,7 @@ class _Run:
                 return loss, grad
         return self.evaluate(x)
 
-    def iteration_done(self, x):
+    def iteration_done(self, x, info=None):
         if not np.all(np.isfinite(x)):
             raise _Stop("non-finite")
         loss, grad = self.at(x)
@@ -195,7 +240,7 @@ class _Run:
         self.last_x, self.last_fun, self.last_grad = x.copy(), float(loss), grad
         n_iter = len(self.curve)
         if self.on_iteration is not None:
-            reason = self.on_iteration(n_iter, float(loss), x, grad)
+            reason = self.on_iteration(n_iter, float(loss), x, grad, info)
             if reason:
                 raise _Stop(reason)
         if not SOLVERS[self.solver].counts_iterations and n_iter >= self.max_iter:
@@ -234,6 +279,28 @@ def _finite_or_stop(hessp):
     return finite_hessp
 
 
+def _run_driver(spec, run, gauss_newton, x0, max_iter, tol, evidence):
+    """One of skmlp's own methods (:attr:`SolverSpec.driver`) under the same contract."""
+    if gauss_newton is None:
+        raise ValueError(f"Solver {spec.method!r} needs the Gauss-Newton matrix (gauss_newton).")
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            reason, message = spec.driver(
+                run,
+                gauss_newton,
+                x0,
+                max_iter=max_iter,
+                tol=tol,
+                gradient_norm=lambda grad: gradient_norm(run.solver, grad),
+                evidence=evidence,
+            )
+    except _Stop as stop:
+        return run.stopped(stop.reason, f"stopped: {stop.reason}")
+    except KeyboardInterrupt as interrupt:
+        return run.stopped("interrupted", "interrupted by KeyboardInterrupt", interrupt)
+    return run.stopped(reason, message)
+
+
 def run_solver(
     solver,
     loss_and_grad,
@@ -243,6 +310,8 @@ def run_solver(
     max_fun,
     tol,
     hessp=None,
+    gauss_newton=None,
+    evidence=None,
     on_iteration=None,
 ):
     """Minimize ``loss_and_grad`` from `x0` with the named solver.
@@ -261,10 +330,15 @@ def run_solver(
         Convergence tolerance (the gradient tolerance where scipy has one).
     hessp : callable or None
         ``(theta, v) -> H v``, required by the Newton-type solvers.
+    gauss_newton : callable or None
+        ``theta -> (loss, grad, G)``, required by 'lm'.
+    evidence : skmlp._lm.Evidence or None
+        Re-estimates alpha after each 'lm' step (``alpha="evidence"``).
     on_iteration : callable or None
-        Called as ``on_iteration(n_iter, loss, theta, grad)`` after each
-        iteration; a true return value (a reason, e.g. "early_stopping")
-        ends the run at that iterate.
+        Called as ``on_iteration(n_iter, loss, theta, grad, info)`` after
+        each iteration (``info`` a dict of the solver's state, e.g. 'lm''s
+        mu, or None); a true return value (a reason, e.g.
+        "early_stopping") ends the run at that iterate.
 
     Returns
     -------
@@ -279,6 +353,8 @@ def run_solver(
         if hessp is None:
             raise ValueError(f"Solver {solver!r} needs a Hessian-vector product (hessp).")
         kwargs["hessp"] = _finite_or_stop(hessp)
+    if spec.driver is not None:
+        return _run_driver(spec, run, gauss_newton, x0, max_iter, tol, evidence)
     try:
         # Overflow on extreme inputs is detected above and ends the run with
         # the last finite iterate; numpy's warnings about it would only leak.

@@ -19,6 +19,7 @@ import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
+from ._lm import Evidence
 from ._monitor import CallbackBridge, FitMonitor
 from ._problem import is_dask_collection
 from ._solvers import convergence_message, run_solver
@@ -44,6 +45,8 @@ class FitResult:
     loss_curve: list
     validation_scores: list | None
     best_validation_score: float | None
+    alpha: float = 0.0  # the penalty at the end (chosen by the evidence, or the given one)
+    effective_n_params: float | None = None  # with alpha="evidence": gamma
     interrupt: BaseException | None = None  # re-raised once the estimator is fitted
     callback_error: BaseException | None = None
 
@@ -154,11 +157,18 @@ def train(problem, estimator, context, fitted_attributes, task_data):
     # Inside the with, BLAS runs one thread: parallelism comes from the row
     # chunks, and idle BLAS workers spinning would fight the optimizer.
     with problem as objective:
+        evidence = None
+        if problem.evidence:
+            squared_error = problem.targets.loss().name == "identity"
+            n_targets = objective.penalty.sum_weights * problem.layout.layer_sizes[-1]
+            evidence = Evidence(objective.penalty, n_targets, squared_error)
         result = run_solver(
             estimator.solver,
             objective.loss_and_grad,
             problem.theta0,
             hessp=objective.hessp if problem.curvature else None,
+            gauss_newton=objective.gauss_newton,
+            evidence=evidence,
             max_iter=estimator.max_iter,
             max_fun=estimator.max_fun,
             tol=estimator.tol,
@@ -199,6 +209,8 @@ def train(problem, estimator, context, fitted_attributes, task_data):
         loss_curve=list(result.loss_curve),
         validation_scores=monitor.validation_scores if problem.has_validation else None,
         best_validation_score=best_score if problem.has_validation else None,
+        alpha=objective.penalty.alpha,
+        effective_n_params=None if evidence is None else evidence.gamma,
         interrupt=result.interrupt,
         callback_error=monitor.callback_error,
     )

@@ -100,6 +100,8 @@ SOLVER_CONFIGURATIONS = [
     *(BackpropMLPRegressor(solver=s) for s in SOLVERS[1:] if s != "bfgs"),
     # 'bfgs' keeps a dense inverse Hessian: a small network, as documented.
     BackpropMLPRegressor(solver="bfgs", hidden_layer_sizes=(5,)),
+    BackpropMLPRegressor(solver="lm"),
+    BackpropMLPRegressor(solver="lm", alpha="evidence"),
 ]
 
 

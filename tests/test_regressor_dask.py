@@ -91,3 +91,15 @@ def test_poisson_refuses_negative_targets_on_the_cluster(client, data):
     X, Y, _ = data
     with pytest.raises(ValueError, match="non-negative targets"):
         BackpropMLPRegressor(loss="poisson").fit(da.from_array(X, CHUNK), da.from_array(Y, CHUNK))
+
+
+def test_cluster_lm_fit_equals_in_memory_fit(client, data):
+    X, Y, w = data
+    local = fitted(X, Y, w, batch_size=CHUNK, solver="lm")
+    remote = fitted(
+        da.from_array(X, CHUNK), da.from_array(Y, CHUNK), da.from_array(w, CHUNK), solver="lm"
+    )
+    assert remote.n_iter_ == local.n_iter_
+    for a, b in zip([*remote.coefs_, *remote.intercepts_], [*local.coefs_, *local.intercepts_]):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert_allclose(remote.loss_curve_, local.loss_curve_, rtol=1e-12)

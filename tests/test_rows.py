@@ -210,7 +210,7 @@ def test_colliding_hashes_still_give_a_content_order(container, monkeypatch):
     box = container or np.asarray
     expected = canonical_rows(box(X), Y, sw)
     monkeypatch.setattr(_rows, "_dense_hashes", lambda X, salt=0: np.zeros(X.shape[0], np.uint64))
-    monkeypatch.setattr(_rows, "_sparse_hashes", lambda X: np.zeros(X.shape[0], np.uint64))
+    monkeypatch.setattr(_rows, "_sparse_hashes", lambda X, salt=0: np.zeros(X.shape[0], np.uint64))
     results = []
     for seed in range(3):
         perm = np.random.RandomState(seed).permutation(len(y))

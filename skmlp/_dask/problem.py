@@ -10,7 +10,7 @@ from dask.distributed import futures_of, get_client
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_array, validate_data
 
-from .._problem import TrainingData
+from .._problem import TrainingData, initial_alpha
 from .._validation import check_penalty_scale, check_weight_sum
 from .executor import DaskExecutor
 from .input import Source, aligned, as_row_chunked, feature_meta, summarize
@@ -167,7 +167,7 @@ def cluster_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
     executor.set_terms(dict(zip(sorted(executor.sizes), (s["terms"] for s in splits))))
     weighted = "sample_weight" if targets.class_weight is None else "class_weight"
     check_weight_sum(executor.sum_weights, weighted)
-    check_penalty_scale(estimator.alpha, executor.sum_weights)
+    check_penalty_scale(initial_alpha(estimator), executor.sum_weights)
 
     def make_executor(layout, activation, curvature):
         # Called when the problem is opened, inside the `with` that closes
