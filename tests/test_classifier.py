@@ -1,5 +1,6 @@
 """BackpropMLPClassifier behaviour: outputs, inputs, invariances, errors."""
 
+import copy
 import inspect
 import pickle
 import re
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _helpers import assert_views_of_one_vector, parameters
+from _reference import Reference
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris, make_classification
@@ -178,15 +180,20 @@ def test_int_and_float32_inputs(iris):
         # float32 rounding may stall L-BFGS-B just above tol, truthfully warned.
         warnings.filterwarnings("ignore", "(?s).*float32 rounding", ConvergenceWarning)
         clf32 = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X.astype(np.float32), y)
-    ref64 = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
     assert parameters(clf32).dtype == np.float64
-    # float32 training minimizes the same J: it reports its loss truthfully
-    # and ends (|grad| <= tol) in the float64 fit's flat valley (measured:
-    # J 1.3e-4 relative apart, probabilities within 1.4e-3).
-    assert clf32.loss_ == pytest.approx(clf32.objective(X, y), rel=1e-6)
-    assert clf32.loss_ == pytest.approx(ref64.loss_, rel=1e-3)
-    assert_allclose(clf32.predict_proba(X), ref64.predict_proba(X), atol=5e-3)
-    assert_array_equal(clf32.predict(X), ref64.predict(X))
+    # float32 training minimizes the same J. It reports it truthfully: its
+    # float32 J is the float64 one within float32's rounding (eps times the
+    # reference's bound, see _reference.py).
+    J = clf32.objective(X, y)
+    eps = np.finfo(np.float32).eps + np.finfo(np.float64).eps
+    bound = Reference(X, y).bounds(clf32.coefs_, clf32.intercepts_, np.finfo(np.float32).eps)[0]
+    assert abs(clf32.loss_ - J) <= eps * bound
+    # And it stops only where float64 training, continued from there, lowers
+    # J by no more than float32 can resolve. (Not compared with an
+    # independent float64 fit: where that settles in this flat valley
+    # depends on the CPU's rounding.)
+    polished = copy.deepcopy(clf32).set_params(warm_start=True).fit(X, y)
+    assert J - polished.loss_ <= eps * bound
 
 
 def test_same_random_state_same_fit(iris):
