@@ -98,6 +98,7 @@ def run_fresh(code):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_overlapping_pool_fits_in_a_fresh_process_restore_blas():
     # The first reproducer of issue 24: a fit in one pool thread begins
     # while one in another runs, and ends after it. BLAS was left at one
