@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _callbacks import StopAfter
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
@@ -115,36 +116,15 @@ def test_client_closed_mid_fit_says_so_and_changes_nothing(iris):
     pytest.importorskip("dask")
     da = pytest.importorskip("dask.array")
     from dask.distributed import Client, LocalCluster
-    from sklearn.callback import CallbackSupportMixin  # noqa: F401 (callbacks below)
 
     X, y = iris
-
-    class CloseClient:
-        """A callback that closes the fit's client at its second iteration."""
-
-        def __init__(self, client):
-            self.client, self.seen = client, 0
-
-        def setup(self, estimator, context):
-            pass
-
-        def on_fit_task_begin(self, estimator, context):
-            pass
-
-        def on_fit_task_end(self, estimator, context):
-            self.seen += 1
-            if self.seen == 2:
-                self.client.close()
-
-        def teardown(self, estimator, context):
-            pass
 
     with LocalCluster(
         n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
     ) as cluster:
         client = Client(cluster)
         clf = BackpropMLPClassifier((5,), max_iter=50, random_state=0)
-        clf.set_callbacks(CloseClient(client))
+        clf.set_callbacks(StopAfter(2, action=client.close))  # closes it at iteration 2
         before = dict(vars(clf))
         with pytest.raises(RuntimeError, match="Client was closed during the fit"):
             clf.fit(da.from_array(X, 50), da.from_array(y, 50))
