@@ -359,16 +359,13 @@ class ClassTargets:
         ``[weight of the rows predicted right, weight of the rows]`` (`w`
         None: each row weighs 1); add them over the chunks in chunk order.
         """
-        right = np.reshape(self.decode(logits) == y, (len(y), -1)).all(axis=1)
-        if w is None:
-            return np.array([float(right.sum()), float(len(y))])
-        return np.array([float(w[right].sum()), float(w.sum())])
+        return np.array(self.score_terms(self.decode(logits), y, w), dtype=np.float64)
 
     @staticmethod
     def score_terms(y_pred, y, w):
         """The sums of the accuracy of predictions `y_pred` (numpy or dask arrays)."""
         right = y_pred == y
-        if right.ndim == 2:
+        if right.ndim == 2:  # multilabel: a row is right when all its labels are
             right = right.all(axis=1)
         if w is None:
             return right.sum(), right.shape[0]
