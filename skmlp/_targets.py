@@ -134,6 +134,11 @@ class ClassTargets:
         if len(np.unique(classes)) != len(classes):
             raise InconsistentState(f"classes_ {plain_value(classes)} repeat a label")
         if y_type == "multilabel-indicator":
+            if not np.array_equal(classes, np.arange(len(classes))):
+                raise InconsistentState(
+                    "a multilabel binarizer's classes are the label indices 0..n-1, got "
+                    f"{plain_value(classes)}"
+                )
             expected, rule = len(classes), f"{len(classes)} labels (multilabel) need"
         else:
             expected = 1 if len(classes) == 2 else len(classes)

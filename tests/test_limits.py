@@ -198,3 +198,12 @@ def test_a_fit_holds_x_once_more_plus_bounded_chunk_buffers():
     per_row = 200  # bytes: weights, hashes, order, the targets' positions
     threads = min(AUTO_MAX_THREADS, effective_n_threads())  # what n_jobs=None uses
     assert extra <= X.nbytes + threads * AUTO_WORKSPACE_BYTES + per_row * len(X)
+
+
+def test_a_binarizer_edited_to_multilabel_is_caught_where_the_labels_tell(iris):
+    X, y = iris
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = BackpropMLPClassifier((5,), max_iter=500, random_state=0).fit(X, names)
+    clf._label_binarizer.y_type_ = "multilabel-indicator"  # the damage
+    with pytest.raises(ValueError, match="label indices"):
+        clf.predict(X)
