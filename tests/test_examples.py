@@ -59,3 +59,10 @@ def test_dask_fit(tmp_path):
     # The same J summed in another row order (canonical rows in memory).
     gap = float(re.search(r"largest weight difference from the in-memory fit: (\S+)", out)[1])
     assert gap < 1e-6
+
+
+def test_plot_regression(tmp_path):
+    out = run_example("plot_regression.py", tmp_path, cwd=tmp_path)
+    for name in ["regression_predictions", "regression_loss_curve"]:
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    assert float(re.search(r"test R\^2: ([0-9.]+)", out)[1]) > 0.9
