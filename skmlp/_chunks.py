@@ -154,9 +154,20 @@ class ChunkSet:
         curvature every chunk keeps its pass for the products.
     dense : bool, default=True
         Whether the rows are dense (the workspaces' first-layer buffers).
+    sum_weights : float or None, default=None
+        ``S``, which the chunks' weights were normalized by.
     """
 
-    def __init__(self, network, chunks, held_out=(), targets=None, curvature=None, dense=True):
+    def __init__(
+        self,
+        network,
+        chunks,
+        held_out=(),
+        targets=None,
+        curvature=None,
+        dense=True,
+        sum_weights=None,
+    ):
         self.network = network
         self.layout = network.layout
         self.chunks = list(chunks)
@@ -165,7 +176,7 @@ class ChunkSet:
         self.curvature = curvature
         self.dense = dense
         self.max_rows = max([c.n_rows for c in self.chunks] + [1])
-        self.sum_weights = None  # S, which the chunks' weights were normalized by
+        self.sum_weights = sum_weights
         self.generation = 0
         self.n_reads = 0
         self._serial = None  # run_serially's workspace and slot
@@ -195,9 +206,7 @@ class ChunkSet:
             prepare_chunk(network, c, X[a:b], Y[a:b], w[a:b], keep_store=keep)
             for c, (a, b) in enumerate(bounds)
         ]
-        chunk_set = cls(network, chunks, held_out, targets, curvature, dense=not sparse)
-        chunk_set.sum_weights = sum_weights
-        return chunk_set
+        return cls(network, chunks, held_out, targets, curvature, not sparse, sum_weights)
 
     @property
     def n_chunks(self):

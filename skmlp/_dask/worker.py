@@ -106,7 +106,7 @@ class ChunkWorker:
                 source = part.features if streamed else None
                 held_out.append(HeldOut(part.index, part.X_val, part.y_val, part.w_val, source))
         self.chunk_set = ChunkSet(
-            network, chunks, held_out, spec.targets, spec.curvature, dense=not spec.sparse
+            network, chunks, held_out, spec.targets, spec.curvature, not spec.sparse, sum_weights
         )
         return True
 
