@@ -710,7 +710,7 @@ def _kill_worker(client, address):
 def _killing_at(iteration, client, address):
     """A solver's `on_iteration` that kills the worker at `address` after `iteration`."""
 
-    def on_iteration(n_iter, loss, theta, grad):
+    def on_iteration(n_iter, loss, theta, grad, info=None):
         if n_iter == iteration:
             _kill_worker(client, address)
 
