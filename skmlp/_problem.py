@@ -152,7 +152,11 @@ class TrainingProblem:
 
 
 def initial_alpha(estimator):
-    """The penalty a fit starts from: alpha, or 0 for alpha='evidence' (as trainbr)."""
+    """The penalty a fit starts from: alpha, or 0 for alpha='evidence'.
+
+    (The evidence's first step is then unregularized; trainbr instead starts
+    from gamma = all parameters at the initial weights: docs/user_guide/lm.rst.)
+    """
     return 0.0 if estimator.alpha == "evidence" else float(estimator.alpha)
 
 

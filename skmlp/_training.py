@@ -102,6 +102,8 @@ def convergence_advice(problem, result, solver, tol, penalty_scale):
         )
     if not roughly_standardized(problem.X):
         return "Scale the inputs (e.g. StandardScaler)."
+    if problem.evidence:  # alpha is the evidence's to choose
+        return f"loosen tol (tol={tol:g})."
     if result.reason != "stalled":
         return f"increase alpha (better conditioned) or loosen tol (tol={tol:g})."
     if problem.X.dtype == np.float32:
