@@ -502,9 +502,11 @@ class Network:
             else:
                 A = acts.Z[i - 1][start:stop]
             fan_in, fan_out = self.coefs[i].shape
-            J[:, :, W_at[i][0, 0] : W_at[i][-1, -1] + 1] = (
-                A[None, :, :, None] * D[:, :, None, :]
-            ).reshape(k, m, fan_in * fan_out)
+            weights = J[:, :, W_at[i][0, 0] : W_at[i][-1, -1] + 1]
+            # The outer products written straight into J (no temporary).
+            np.multiply(
+                A[None, :, :, None], D[:, :, None, :], out=weights.reshape(k, m, fan_in, fan_out)
+            )
             J[:, :, b_at[i][0] : b_at[i][-1] + 1] = D
             if i > 0:
                 D = D @ self.coefs[i].T
