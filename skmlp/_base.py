@@ -23,20 +23,19 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS
-from ._network import Network
 from ._prediction import predict_chunks
 from ._problem import (
     ACCEPT_SPARSE,
     DTYPES,
     build_problem,
     check_weights,
-    rows_objective,
-    weight_total,
+    class_weighted,
+    make_objective,
     working_dtype,
 )
 from ._solvers import CURVATURES, SOLVERS
 from ._training import train
-from ._validation import check_parameters, check_weight_sum
+from ._validation import check_parameters
 
 
 class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
@@ -334,12 +333,16 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         targets = self._fitted_targets()
         y = targets.check_known(y)
         Y = targets.encode(y)
-        sample_weight = check_weights(sample_weight, X)
-        if targets.class_weight is not None:  # weighted as a fit on these rows
-            targets.fit_class_weight(*targets.class_sums(y, sample_weight))
-            sample_weight = targets.row_weights(y, sample_weight)
-            check_weight_sum(weight_total(sample_weight), "class_weight")
-        network = Network(layout, self.activation_, targets.loss(), working_dtype(X))
-        alpha = self.alpha_ if self.alpha == "evidence" else self.alpha
-        with rows_objective(network, X, Y, sample_weight, self, alpha) as J:
+        sample_weight = class_weighted(targets, y, check_weights(sample_weight, X))
+        with make_objective(
+            layout,
+            X,
+            Y,
+            sample_weight,
+            activation=self.activation_,
+            out_activation=targets.out_activation,
+            alpha=self.alpha_ if self.alpha == "evidence" else self.alpha,
+            batch_size=self.batch_size,
+            n_threads=self.n_jobs,
+        ) as J:
             return J.loss(self._theta)

@@ -189,6 +189,20 @@ def weight_total(sample_weight):
         return sample_weight.sum()
 
 
+def class_weighted(targets, y, sample_weight):
+    """The sample weights (None: ones) times the class weights fitted on these rows.
+
+    As a fit weighs its rows ('balanced' counted on them); unchanged without
+    class weights. Refuses weights that vanish or overflow.
+    """
+    if targets.class_weight is None:
+        return sample_weight
+    targets.fit_class_weight(*targets.class_sums(y, sample_weight))
+    sample_weight = targets.row_weights(y, sample_weight)
+    check_weight_sum(weight_total(sample_weight), "class_weight")
+    return sample_weight
+
+
 def n_threads(n_jobs):
     """The executor's threads for `n_jobs` (None: adaptive)."""
     return None if n_jobs is None else effective_n_threads(n_jobs)
@@ -280,9 +294,7 @@ def memory_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
     X, Y, sample_weight, rows = canonical_rows(X, targets.encode(y), sample_weight)
     y = y[rows]
     if targets.class_weight is not None:
-        targets.fit_class_weight(*targets.class_sums(y, sample_weight))
-        sample_weight = targets.row_weights(y, sample_weight)
-        check_weight_sum(weight_total(sample_weight), "class_weight")
+        sample_weight = class_weighted(targets, y, sample_weight)
         if not np.all(sample_weight > 0):  # a class weighted zero
             keep = np.flatnonzero(sample_weight > 0)
             X, Y, y, sample_weight = X[keep], Y[keep], y[keep], sample_weight[keep]
@@ -332,14 +344,6 @@ def thread_executor(
     return ThreadExecutor(chunk_set, n_threads(n_jobs))
 
 
-def rows_objective(network, X, Y, sample_weight, estimator, alpha):
-    """The :class:`Objective` of the given rows as they are (for ``estimator.objective``)."""
-    executor = thread_executor(
-        network, X, Y, sample_weight, batch_size=estimator.batch_size, n_jobs=estimator.n_jobs
-    )
-    return Objective(executor, L2Penalty(network.layout, alpha, executor.sum_weights))
-
-
 def make_objective(
     layout,
     X,
@@ -353,11 +357,12 @@ def make_objective(
     n_threads=None,
     curvature=None,
 ):
-    """An in-memory :class:`Objective` of given rows and binary targets, as they are.
+    """An in-memory :class:`Objective` of given rows and encoded targets, as they are.
 
-    No validation, no canonical rows, no split: the engine below the
-    estimators, for tests and benchmarks of the kernel. `X` float32 is
-    evaluated in float32; `n_threads` None is the adaptive schedule.
+    No validation, no canonical rows, no split: ``estimator.objective``'s
+    J, and the engine below the estimators for tests and benchmarks. `X`
+    float32 is evaluated in float32; `n_threads` follows ``n_jobs``'s
+    conventions (None: the adaptive schedule).
     """
     network = Network(layout, activation, get_loss(out_activation, Y.shape[1]), working_dtype(X))
     executor = thread_executor(
