@@ -10,19 +10,10 @@ import contextlib
 import ctypes
 import functools
 import itertools
-import os
 import threading
 
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import ThreadpoolController
-
-
-def available_cpus():
-    """Number of CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
 
 
 def effective_n_threads(n_jobs=None):
