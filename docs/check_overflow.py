@@ -24,11 +24,13 @@ It exits 1 and prints one line per element found, 0 when every page reads.
 import argparse
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+TIMEOUT = 120  #: seconds to wait for any one answer from Chromium
 WIDTHS = (1280, 800)  #: the desktop width (strict) and a narrow window
 STRICT_WIDTH = 1280
 
@@ -107,6 +109,8 @@ class Chromium:
 
     def _message(self):
         while b"\0" not in self._buffer:
+            if not select.select([self._from_chrome], [], [], TIMEOUT)[0]:
+                raise TimeoutError(f"Chromium did not answer within {TIMEOUT} s")
             chunk = os.read(self._from_chrome, 1 << 16)
             if not chunk:
                 raise RuntimeError(f"Chromium exited (code {self.process.poll()})")
@@ -173,12 +177,14 @@ def check_page(browser, session, url, width):
 
 
 def find_chromium(given):
-    for candidate in (given, "chromium", "chromium-browser", "google-chrome"):
-        if candidate and shutil.which(candidate):
+    """The browser to run: ``given`` (a name or path), else the first on PATH."""
+    candidates = (given,) if given else ("chromium", "chromium-browser", "google-chrome")
+    for candidate in candidates:
+        if shutil.which(candidate):
             return shutil.which(candidate)
     sys.exit(
-        "check_overflow: no Chromium found (tried chromium, chromium-browser, "
-        "google-chrome); install one or pass --chromium PATH."
+        f"check_overflow: no Chromium found (tried {', '.join(candidates)}); "
+        "install one or pass --chromium PATH."
     )
 
 
