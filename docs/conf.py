@@ -17,13 +17,12 @@ import re
 import sys
 from pathlib import Path
 
-from docutils import nodes
-from docutils.utils.math import latex2mathml
-
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # document this checkout, not another install
 sys.path.insert(0, str(DOCS / "sphinxext"))
+
+import skmlp_gallery  # noqa: E402
 
 import skmlp  # noqa: E402
 import skmlp.ex4  # noqa: E402
@@ -39,6 +38,7 @@ release = version = skmlp.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",  # from_mlpclassifier.rst includes a section of README.md
@@ -178,35 +178,49 @@ def check_api_reference(app):
 
 
 # ---------------------------------------------------------------------- math
-# Formulas become MathML at build time (docutils' LaTeX converter), which
-# browsers render natively: no MathJax script to fetch when a page is read.
-html_math_renderer = "mathml"
+# MathJax 3.2.2's TeX-to-SVG bundle, vendored in _static/mathjax (Apache-2.0,
+# LICENSE beside it; the npm package "mathjax", es5/tex-svg.js): the formulas
+# render from the built site alone, opened from disk, with no network. SVG
+# output draws its own glyphs, so no web fonts are fetched either.
+mathjax_path = "mathjax/tex-svg.js"
+mathjax3_config = {"svg": {"fontCache": "global"}}
 
 
-def visit_math(translator, node):
-    translator.body.append(latex2mathml.tex2mathml(node.astext()))
-    raise nodes.SkipNode
+#: scikit-learn's pages that its inherited docstrings send the reader to.
+SKLEARN_GUIDE = {
+    "metadata_routing": ("metadata routing guide", "metadata_routing.html"),
+}
 
 
-def visit_displaymath(translator, node):
-    mathml = latex2mathml.tex2mathml(node.astext(), as_block=True)
-    translator.body.append(f'<div class="math-block">{mathml}</div>')
-    raise nodes.SkipNode
+def sklearn_reference(match):
+    """One :ref: or :term: role of a scikit-learn docstring, as this site shows it."""
+    kind, text, target = match["kind"], match["text"], match["target"]
+    if kind == "ref" and text.strip().lower().endswith("user guide"):
+        # "check User Guide" would send the reader to skmlp's, which does not
+        # cover scikit-learn's machinery: name scikit-learn's page instead.
+        title, page = SKLEARN_GUIDE.get(target, ("User Guide", "user_guide.html"))
+        return f"scikit-learn's `{title} <https://scikit-learn.org/stable/{page}>`__"
+    return text
 
 
 def plain_sklearn_references(app, what, name, obj, options, lines):
-    """Methods inherited from scikit-learn: its :ref: and :term: roles as text.
+    """Methods inherited from scikit-learn: its :ref: and :term: roles resolved here.
 
     Their targets are in scikit-learn's documentation, not in this one (and
-    intersphinx is off by default), so they would fail the -W build.
+    intersphinx is off by default), so they would fail the -W build: a
+    reference to its User Guide becomes a link to scikit-learn's page, named as
+    scikit-learn's; the other roles become their text.
     """
     if getattr(obj, "__module__", "") and obj.__module__.startswith("sklearn."):
-        role = re.compile(r":(?:ref|term):`([^`<]*?)\s*(?:<[^>]*>)?`")
-        lines[:] = [role.sub(r"\1", line) for line in lines]
+        role = re.compile(r":(?P<kind>ref|term):`(?P<text>[^`<]*?)\s*(?:<(?P<target>[^>]*)>)?`")
+        lines[:] = [role.sub(sklearn_reference, line) for line in lines]
+        # "Please check the scikit-learn's ..." reads badly.
+        lines[:] = [line.replace("the scikit-learn's", "scikit-learn's") for line in lines]
 
 
 def setup(app):
     app.connect("autodoc-process-docstring", plain_sklearn_references)
-    app.add_html_math_renderer("mathml", (visit_math, None), (visit_displaymath, None))
     # Before sphinx-gallery runs the examples: fail fast.
     app.connect("builder-inited", check_api_reference, priority=100)
+    # After sphinx-gallery has run the examples (priority 500).
+    app.connect("builder-inited", skmlp_gallery.real_thumbnails, priority=600)
