@@ -24,7 +24,7 @@ __all__ = [
 class ImageGridDisplay:
     """Images drawn side by side, in a near-square grid, in one Axes.
 
-    The seed's ``displayData``. Build it with :meth:`from_data` (rows of X,
+    The course's ``displayData.m``. Build it with :meth:`from_data` (rows of X,
     e.g. digits) or :meth:`from_estimator` (a network's hidden units), or
     give the images and call :meth:`plot`, as with scikit-learn's displays.
 
@@ -116,7 +116,7 @@ class ImageGridDisplay:
     ):
         """Show `n` random rows of X as images in a near-square grid.
 
-        The seed's ``displayData``: 100 random digits as a 10 x 10 grid. Each
+        The course's ``displayData.m``: 100 random digits as a 10 x 10 grid. Each
         image is scaled to its own range of values.
 
         Parameters
@@ -343,7 +343,7 @@ def plot_digit_grid(
 ):
     """Show `n` random rows of X as images in a near-square grid.
 
-    The seed's ``displayData``: 100 random digits as a 10 x 10 grid. Each
+    The course's ``displayData.m``: 100 random digits as a 10 x 10 grid. Each
     image is scaled to its own range of values. The same as
     :meth:`ImageGridDisplay.from_data`.
 
@@ -527,7 +527,7 @@ def _as_images(rows, shape, transpose):
 
 
 def _grid_shape(n):
-    """The seed's near-square grid: floor(sqrt(n)) rows, enough columns."""
+    """The near-square grid of the course's ``displayData.m``: floor(sqrt(n)) rows, enough columns."""
     rows = max(1, int(np.floor(np.sqrt(n))))
     return rows, -(-n // rows)
 
