@@ -1,6 +1,6 @@
 """Pictures of the data and of a network: digit grid, hidden units, loss curve.
 
-Optional: needs matplotlib (``pip install skmlp[plots]``), imported only when
+Optional: needs matplotlib (the ``plots`` extra), imported only when
 a function is called. Nothing here calls ``show()``: the functions draw into
 the given Axes (or a new figure) and return a display object holding the
 data and the matplotlib artists. As with scikit-learn's displays, each
@@ -484,7 +484,8 @@ def _check_matplotlib():
     except ImportError as exc:
         raise ImportError(
             "skmlp.plotting needs matplotlib, an optional dependency: install it "
-            "with `pip install skmlp[plots]` (or `pip install matplotlib`)."
+            'with `pip install matplotlib` (or `pip install -e ".[plots]"` in '
+            "skmlp's folder)."
         ) from exc
 
 
@@ -495,7 +496,7 @@ def _pyplot():
     except ImportError as exc:
         raise ImportError(
             "skmlp.plotting needs matplotlib.pyplot to make a new figure: install "
-            "matplotlib with `pip install skmlp[plots]`, or pass ax=."
+            "matplotlib with `pip install matplotlib`, or pass ax=."
         ) from exc
     return plt
 

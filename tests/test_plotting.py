@@ -277,8 +277,9 @@ def test_importing_the_module_does_not_import_matplotlib():
 
 def test_clear_error_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
-    with pytest.raises(ImportError, match=re.escape("pip install skmlp[plots]")):
+    with pytest.raises(ImportError, match="`pip install matplotlib`") as error:
         plot_digit_grid(np.zeros((4, 4)), (2, 2))
+    assert "skmlp[" not in str(error.value)  # skmlp is not on the package index
     with pytest.raises(ImportError, match="matplotlib"):
         plot_loss_curve(BackpropMLPClassifier())
 
