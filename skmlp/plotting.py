@@ -528,7 +528,7 @@ def _as_images(rows, shape, transpose):
 
 
 def _grid_shape(n):
-    """The near-square grid of the course's ``displayData.m``: floor(sqrt(n)) rows, enough columns."""
+    """The near-square grid of displayData.m: floor(sqrt(n)) rows, enough columns."""
     rows = max(1, int(np.floor(np.sqrt(n))))
     return rows, -(-n // rows)
 
