@@ -4,8 +4,8 @@ Quickstart: the backpropagation network on scikit-learn's digits
 
 Standardize the 8x8 digit images, pick the course's lambda (``alpha``) by
 grid search, cross-validate the chosen pipeline and report held-out accuracy.
-It prints a line as each step starts: the 30 fits take about 15 seconds on
-two cores.
+It prints a line as each step starts; the whole run takes about 15-20
+seconds on two cores.
 """
 
 # %%
