@@ -16,7 +16,7 @@ dask input are lazy.
 Here the cluster is a :class:`~dask.distributed.LocalCluster` of two worker
 processes on this machine; a :class:`~dask.distributed.Client` pointed at a
 real scheduler's address is the only change for a cluster of machines.
-Needs the ``dask`` extra: ``pip install "skmlp[dask]"``.
+Needs the ``dask`` extra (``pip install -e ".[dask]"`` in skmlp's folder).
 """
 
 # %%

@@ -10,8 +10,8 @@ cluster is a :class:`~dask.distributed.LocalCluster` of worker processes on
 this machine; pointing the :class:`~dask.distributed.Client` at a real
 scheduler's address is the only change for a cluster of machines.
 
-Needs the ``dask`` extra: ``pip install "skmlp[dask]"``. Run with ``--small``
-for a quick smaller grid on a subset of the data.
+Needs the ``dask`` extra (``pip install -e ".[dask]"`` in skmlp's folder).
+Run with ``--small`` for a quick smaller grid on a subset of the data.
 """
 
 # %%

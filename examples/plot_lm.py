@@ -10,14 +10,17 @@ noisy curve with both and with L-BFGS, and a 3-class problem (the wine
 data) with Levenberg-Marquardt and L-BFGS. A small scikit-learn callback
 timestamps each iteration, so the loss curves are drawn against iterations
 and against seconds. See :ref:`lm` for when Levenberg-Marquardt pays off.
+The figures open in windows; with a folder as the first argument they are
+saved there as PNG files instead.
 """
 
 # %%
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_wine
@@ -25,6 +28,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from skmlp import BackpropMLPClassifier, BackpropMLPRegressor
+
+out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+figures = {}
 
 
 class IterationTimer:
@@ -110,6 +116,7 @@ for name, reg in fits.items():
 ax.set(xlabel="x", ylabel="y", title="a noisy sin(2x): the fits")
 ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
 fig.tight_layout()
+figures["lm_curve_fits"] = fig
 
 # %%
 # Their loss curves, against iterations and against seconds. The curves of
@@ -127,6 +134,7 @@ by_iter.set(xlabel="iteration", ylabel="J (training)", title="sin(2x): per itera
 by_time.set(xlabel="seconds", title="sin(2x): per wall-clock second")
 by_time.legend(fontsize=8)
 fig.tight_layout()
+figures["lm_curve_loss"] = fig
 
 # %%
 # A classifier: the wine data, 10 hidden units
@@ -159,6 +167,7 @@ by_iter.set(xlabel="iteration", ylabel="J (training)", title="wine: per iteratio
 by_time.set(xlabel="seconds", title="wine: per wall-clock second")
 by_time.legend()
 fig.tight_layout()
+figures["lm_wine_loss"] = fig
 
 # %%
 # On the wine data Levenberg-Marquardt needs a few iterations fewer, but
@@ -168,3 +177,15 @@ fig.tight_layout()
 # square of the number of parameters (173 here, 31 for the curve, where
 # Levenberg-Marquardt was the faster). ``benchmarks/bench_lm.py`` measures
 # where the time goes.
+
+# %%
+# The figures open in windows. Given a folder as the first argument, or where
+# matplotlib cannot show them (no display), they are saved as PNG files.
+if out is None and matplotlib.get_backend().lower() != "agg":
+    plt.show()
+else:
+    out = out or Path(tempfile.gettempdir(), "skmlp-examples")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+    print(f"saved {', '.join(figures)} as PNG files in {out}")

@@ -8,8 +8,8 @@ a Pipeline with a ``StandardScaler`` on scikit-learn's Friedman #1 problem
 (generated, nothing downloaded), plots its predictions against the true
 values of held-out rows and its training loss, and fits
 ``MLPRegressor(solver="lbfgs")`` with the same network and ``alpha`` for
-comparison. With a folder as the first argument it also saves the two
-figures there as PNG files.
+comparison. The figures open in windows; with a folder as the first
+argument they are saved there as PNG files instead.
 """
 
 # %%
@@ -18,12 +18,11 @@ figures there as PNG files.
 # standard deviation 1, so no model explains more than about 96% of y's
 # variance on new rows.
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.base import clone
 from sklearn.datasets import make_friedman1
@@ -37,6 +36,7 @@ from skmlp import BackpropMLPRegressor
 from skmlp.plotting import LossCurveDisplay
 
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+figures = {}
 X, y = make_friedman1(n_samples=2000, noise=1.0, random_state=0)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 print(f"{len(y_train)} training rows, {len(y_test)} test rows, {X.shape[1]} features")
@@ -67,9 +67,7 @@ ax.plot(lims, lims, color="black", linewidth=1, label="predicted = true")
 ax.set(xlabel="true y", ylabel="predicted y", aspect="equal")
 ax.set_title(f"Test rows: $R^2$ = {reg.score(X_test, y_test):.3f}")
 ax.legend(loc="upper left")
-if out:
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "regression_predictions.png", dpi=100, bbox_inches="tight")
+figures["regression_predictions"] = fig
 
 # %%
 # MLPRegressor with the same network and ``alpha``. With one output both
@@ -123,6 +121,16 @@ ax.axhline(sk[-1].loss_, color="C1", linestyle="--", label="MLPRegressor's final
 ax.set(xscale="log", yscale="log", xlabel="iteration (log scale)", ylabel="J (log scale)")
 ax.set_title("Training loss J of the Friedman #1 fit")
 ax.legend()
-if out:
-    fig.savefig(out / "regression_loss_curve.png", dpi=100, bbox_inches="tight")
-    print(f"saved 2 PNG files to {out}")
+figures["regression_loss_curve"] = fig
+
+# %%
+# The figures open in windows. Given a folder as the first argument, or where
+# matplotlib cannot show them (no display), they are saved as PNG files.
+if out is None and matplotlib.get_backend().lower() != "agg":
+    plt.show()
+else:
+    out = out or Path(tempfile.gettempdir(), "skmlp-examples")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+    print(f"saved {', '.join(figures)} as PNG files in {out}")

@@ -7,19 +7,18 @@ from the same initial weights, on scikit-learn's digits and on a 5000 x 400
 problem the size of the course's. A small scikit-learn callback timestamps
 each iteration, so each fit gives J against iterations (``loss_curve_``) and
 against seconds. The Newton-type solvers use exact Hessian-vector products.
-Saves ``solvers_<problem>.png`` in the folder given as the first argument
-(default: the current folder); ``--quick`` runs fewer iterations.
+The figures open in windows; with a folder as the first argument they are
+saved there as PNG files instead. ``--quick`` runs fewer iterations.
 """
 
 # %%
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -30,8 +29,8 @@ from skmlp import BackpropMLPClassifier
 SOLVERS = ["lbfgs", "tnc", "cg", "newton-cg", "trust-ncg", "trust-krylov"]
 args = [a for a in sys.argv[1:] if a != "--quick"]
 quick = "--quick" in sys.argv
-out = Path(args[0]) if args else Path.cwd()
-out.mkdir(parents=True, exist_ok=True)
+out = Path(args[0]) if args else None
+figures = {}
 
 
 class IterationTimer:
@@ -82,5 +81,16 @@ for name, (X, y, max_iter) in problems.items():
     by_time.set(xlabel="seconds", title=f"{name}: per wall-clock second")
     by_time.legend()
     fig.tight_layout()
-    fig.savefig(out / f"solvers_{name}.png", dpi=100)
-print(f"saved {len(problems)} PNG files to {out}")
+    figures[f"solvers_{name}"] = fig
+
+# %%
+# The figures open in windows. Given a folder as the first argument, or where
+# matplotlib cannot show them (no display), they are saved as PNG files.
+if out is None and matplotlib.get_backend().lower() != "agg":
+    plt.show()
+else:
+    out = out or Path(tempfile.gettempdir(), "skmlp-examples")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+    print(f"saved {', '.join(figures)} as PNG files in {out}")

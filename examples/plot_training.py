@@ -5,18 +5,17 @@ Watching a fit: loss curves, early stopping and class weights
 Every solver records its loss after each iteration (``loss_curve_``); early
 stopping scores a held-out split after each iteration and keeps the best
 parameters; ``class_weight="balanced"`` trades majority-class accuracy for
-minority-class recall. Saves three PNG files (to the folder given as the
-first argument, default: the current folder).
+minority-class recall. The three figures open in windows; with a folder
+as the first argument they are saved there as PNG files instead.
 """
 
 # %%
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -26,8 +25,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skmlp import BackpropMLPClassifier
 
-out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
-out.mkdir(parents=True, exist_ok=True)
+out = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+figures = {}
 X, y = load_digits(return_X_y=True)
 X = StandardScaler().fit_transform(X)
 
@@ -44,7 +43,7 @@ for solver in ["lbfgs", "tnc", "cg", "newton-cg", "trust-ncg", "trust-krylov"]:
     print(f"{solver:>12}: {clf.n_iter_} iterations, {clf.n_fun_} evaluations, J = {clf.loss_:.5f}")
 ax.set(xlabel="iteration", ylabel="J (training)", title="Loss curves on the digits")
 ax.legend()
-fig.savefig(out / "training_loss_curves.png", dpi=100)
+figures["training_loss_curves"] = fig
 
 # %%
 # Early stopping: a wide network without penalty overfits a small noisy set;
@@ -66,7 +65,7 @@ ax2.plot(range(1, clf.n_iter_ + 1), clf.validation_scores_, color="C1", label="v
 ax2.axvline(best, color="C1", linestyle=":")
 ax2.set_ylabel("validation accuracy")
 ax1.set_title("Early stopping keeps the parameters of the best validation score")
-fig.savefig(out / "training_early_stopping.png", dpi=100)
+figures["training_early_stopping"] = fig
 
 # %%
 # Class weights on an imbalanced problem (5% positives).
@@ -87,5 +86,16 @@ for i, recall in enumerate(recalls.values()):
 ax.set_xticks(range(len(recalls)), [f"class_weight={k}" for k in recalls])
 ax.set(ylabel="recall (blue: majority, red: minority)", ylim=(0, 1.05))
 ax.set_title("class_weight='balanced' raises minority recall")
-fig.savefig(out / "training_class_weight.png", dpi=100)
-print(f"saved 3 PNG files to {out}")
+figures["training_class_weight"] = fig
+
+# %%
+# The figures open in windows. Given a folder as the first argument, or where
+# matplotlib cannot show them (no display), they are saved as PNG files.
+if out is None and matplotlib.get_backend().lower() != "agg":
+    plt.show()
+else:
+    out = out or Path(tempfile.gettempdir(), "skmlp-examples")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+    print(f"saved {', '.join(figures)} as PNG files in {out}")

@@ -89,7 +89,10 @@ class Layout:
 
 
 def pack(arrays):
-    """Unroll arrays into one flat float64 vector (the seed's ``serialize``).
+    """Unroll arrays into one flat float64 vector (the course's ``nn_params``).
+
+    ex4.m unrolls ``[Theta1(:) ; Theta2(:)]``, each matrix column by column
+    (MATLAB's order); this function takes each array row by row (C order).
 
     Parameters
     ----------
@@ -121,7 +124,7 @@ def pack(arrays):
 
 
 def unpack(flat, shapes):
-    """Split a flat vector back into arrays (the seed's ``deserialize``).
+    """Split a flat vector back into arrays (the course's ``reshape``).
 
     Parameters
     ----------

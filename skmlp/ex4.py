@@ -1,7 +1,10 @@
-"""The seed's data: loaders for the course's ex4 ``.mat`` files.
+"""Loaders for the data files of the course's exercise 4.
 
-The project started from exercise 4 of the Machine Learning course, which
-ships two MATLAB files:
+Exercise 4 ("Neural Networks Learning") of Andrew Ng's Machine Learning
+course comes with two MATLAB files in the exercise's materials. skmlp does
+not include them: give the loaders the folder where you keep them (or the
+file itself), or name the folder in ``SKMLP_EX4_DIR``, which
+:func:`find_ex4_dir`, the tests and the examples read:
 
 - ``ex4data1.mat``: ``X``, 5000 x 400, one 20x20 grey-scale digit per row
   with the pixels stored column by column (MATLAB order: show them with
@@ -11,7 +14,7 @@ ships two MATLAB files:
   trained 400-25-10 network, each matrix ``(fan_out, fan_in + 1)`` with the
   bias column first.
 
-The seed notebook in a few lines (``folder`` holds both files)::
+The exercise's numbers in a few lines (``folder`` holds both files)::
 
     import numpy as np
     from skmlp import BackpropMLPClassifier

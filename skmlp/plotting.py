@@ -1,6 +1,6 @@
 """Pictures of the data and of a network: digit grid, hidden units, loss curve.
 
-Optional: needs matplotlib (``pip install skmlp[plots]``), imported only when
+Optional: needs matplotlib (the ``plots`` extra), imported only when
 a function is called. Nothing here calls ``show()``: the functions draw into
 the given Axes (or a new figure) and return a display object holding the
 data and the matplotlib artists. As with scikit-learn's displays, each
@@ -24,7 +24,7 @@ __all__ = [
 class ImageGridDisplay:
     """Images drawn side by side, in a near-square grid, in one Axes.
 
-    The seed's ``displayData``. Build it with :meth:`from_data` (rows of X,
+    The course's ``displayData.m``. Build it with :meth:`from_data` (rows of X,
     e.g. digits) or :meth:`from_estimator` (a network's hidden units), or
     give the images and call :meth:`plot`, as with scikit-learn's displays.
 
@@ -116,7 +116,7 @@ class ImageGridDisplay:
     ):
         """Show `n` random rows of X as images in a near-square grid.
 
-        The seed's ``displayData``: 100 random digits as a 10 x 10 grid. Each
+        The course's ``displayData.m``: 100 random digits as a 10 x 10 grid. Each
         image is scaled to its own range of values.
 
         Parameters
@@ -343,7 +343,7 @@ def plot_digit_grid(
 ):
     """Show `n` random rows of X as images in a near-square grid.
 
-    The seed's ``displayData``: 100 random digits as a 10 x 10 grid. Each
+    The course's ``displayData.m``: 100 random digits as a 10 x 10 grid. Each
     image is scaled to its own range of values. The same as
     :meth:`ImageGridDisplay.from_data`.
 
@@ -484,7 +484,8 @@ def _check_matplotlib():
     except ImportError as exc:
         raise ImportError(
             "skmlp.plotting needs matplotlib, an optional dependency: install it "
-            "with `pip install skmlp[plots]` (or `pip install matplotlib`)."
+            'with `pip install matplotlib` (or `pip install -e ".[plots]"` in '
+            "skmlp's folder)."
         ) from exc
 
 
@@ -495,7 +496,7 @@ def _pyplot():
     except ImportError as exc:
         raise ImportError(
             "skmlp.plotting needs matplotlib.pyplot to make a new figure: install "
-            "matplotlib with `pip install skmlp[plots]`, or pass ax=."
+            "matplotlib with `pip install matplotlib`, or pass ax=."
         ) from exc
     return plt
 
@@ -527,7 +528,7 @@ def _as_images(rows, shape, transpose):
 
 
 def _grid_shape(n):
-    """The seed's near-square grid: floor(sqrt(n)) rows, enough columns."""
+    """The near-square grid of displayData.m: floor(sqrt(n)) rows, enough columns."""
     rows = max(1, int(np.floor(np.sqrt(n))))
     return rows, -(-n // rows)
 

@@ -1,4 +1,4 @@
-"""Seed fidelity: the course's ex4 files, cost J and predictions.
+"""Fidelity to the course's exercise 4: its files, cost J and predictions.
 
 The course's files are not bundled. Tests that need them read the folder from
 SKMLP_EX4_DIR (relative paths are relative to the repository root, as CI sets
@@ -59,8 +59,8 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def seed_forward(Theta1, Theta2, X):
-    """The seed's feed-forward pass: h, one row per sample, one column per label."""
+def course_forward(Theta1, Theta2, X):
+    """The course's feed-forward pass: h, one row per sample, one column per label."""
     m = X.shape[0]
     a1 = np.hstack([np.ones((m, 1)), X])
     z2 = a1 @ Theta1.T
@@ -68,7 +68,7 @@ def seed_forward(Theta1, Theta2, X):
     return sigmoid(a2 @ Theta2.T)
 
 
-def seed_cost(h, y):
+def course_cost(h, y):
     """J = (1/m) sum_i sum_k [-y_ik log h_ik - (1 - y_ik) log(1 - h_ik)]."""
     m, K = h.shape
     Y = (y[:, None] == np.arange(1, K + 1)).astype(float)
@@ -246,15 +246,15 @@ def test_thetas_round_trip_is_exact(thetas):
     np.testing.assert_array_equal(clf.intercepts_[1], thetas[1][:, 0])
 
 
-def test_predictions_match_the_seed_forward_pass(thetas):
+def test_predictions_match_the_course_forward_pass(thetas):
     X = digit_like(2000, seed=1)
-    h = seed_forward(*thetas, X)
-    seed_pred = h.argmax(axis=1) + 1
-    assert len(np.unique(seed_pred)) >= 8  # a meaningful comparison
+    h = course_forward(*thetas, X)
+    course_pred = h.argmax(axis=1) + 1
+    assert len(np.unique(course_pred)) >= 8  # a meaningful comparison
     clf = BackpropMLPClassifier.from_thetas(thetas, classes=CLASSES)
-    np.testing.assert_array_equal(clf.predict(X), seed_pred)
+    np.testing.assert_array_equal(clf.predict(X), course_pred)
     proba = clf.predict_proba(X)
-    np.testing.assert_array_equal(CLASSES[proba.argmax(axis=1)], seed_pred)
+    np.testing.assert_array_equal(CLASSES[proba.argmax(axis=1)], course_pred)
     # The ten sigmoids, normalized to sum to one (documented in predict_proba).
     np.testing.assert_allclose(proba, h / h.sum(axis=1, keepdims=True), rtol=1e-12)
 
@@ -263,12 +263,12 @@ def test_zero_label_needs_the_digit_0_unit_first(thetas):
     # With labels 0..9 the sorted classes put the digit 0 first: the course's
     # last output unit (label 10) must become the first (ex4.load_ex4_data Notes).
     X = digit_like(1000, seed=2)
-    seed_pred = seed_forward(*thetas, X).argmax(axis=1) + 1
+    course_pred = course_forward(*thetas, X).argmax(axis=1) + 1
     Theta1, Theta2 = thetas
     clf = BackpropMLPClassifier.from_thetas(
         [Theta1, np.roll(Theta2, 1, axis=0)], classes=np.arange(10)
     )
-    np.testing.assert_array_equal(clf.predict(X), seed_pred % 10)
+    np.testing.assert_array_equal(clf.predict(X), course_pred % 10)
 
 
 @pytest.mark.parametrize("data", ["digit_like", "zeros"])
@@ -287,10 +287,10 @@ def test_regularization_term_of_the_given_weights(thetas, data):
 
 
 @pytest.mark.parametrize("n_samples", [5000, 137])
-def test_data_term_matches_the_seed_cost(thetas, n_samples):
+def test_data_term_matches_the_course_cost(thetas, n_samples):
     X = digit_like(n_samples, seed=4)
     y = np.random.default_rng(4).integers(1, 11, n_samples)
-    expected = seed_cost(seed_forward(*thetas, X), y)
+    expected = course_cost(course_forward(*thetas, X), y)
     clf = BackpropMLPClassifier.from_thetas(thetas, classes=CLASSES, alpha=0)
     assert clf.objective(X, y) == pytest.approx(expected, rel=1e-10)
 
@@ -308,7 +308,9 @@ def test_course_cost_and_accuracy(thetas, course_data):
     X, y = course_data
     clf = BackpropMLPClassifier.from_thetas(thetas, classes=CLASSES, alpha=0)
     assert clf.objective(X, y) == pytest.approx(COURSE_J, abs=1e-6)
-    assert clf.objective(X, y) == pytest.approx(seed_cost(seed_forward(*thetas, X), y), rel=1e-10)
+    assert clf.objective(X, y) == pytest.approx(
+        course_cost(course_forward(*thetas, X), y), rel=1e-10
+    )
     assert clf.set_params(alpha=1).objective(X, y) == pytest.approx(COURSE_J_REGULARIZED, abs=1e-6)
     assert clf.score(X, y) == pytest.approx(COURSE_ACCURACY, abs=1e-12)
-    np.testing.assert_array_equal(clf.predict(X), seed_forward(*thetas, X).argmax(axis=1) + 1)
+    np.testing.assert_array_equal(clf.predict(X), course_forward(*thetas, X).argmax(axis=1) + 1)

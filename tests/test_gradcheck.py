@@ -26,7 +26,7 @@ def course_problem():
     return thetas, X, y
 
 
-def seed_gradient(thetas, X, y, lam, sample_weight=None):
+def course_gradient(thetas, X, y, lam, sample_weight=None):
     """Hand-written backprop of the course's nnCostFunction (Theta1_grad, Theta2_grad).
 
     Sample weights generalize 1/m to s_i / S, as documented for the objective.
@@ -55,9 +55,9 @@ def test_course_check(lam):
     clf = BackpropMLPClassifier.from_thetas(thetas, classes=[1, 2, 3], alpha=lam)
     check = check_gradients(clf, X, y)
     assert check.relative_difference < 1e-9
-    # Both gradients agree with a hand-written transcription of the seed.
+    # Both gradients agree with a hand-written transcription of the course's nnCostFunction.
     layout = Layout((3, 5, 3))
-    expected = seed_gradient(thetas, X, y, lam)
+    expected = course_gradient(thetas, X, y, lam)
     for got, want in zip(layout.to_thetas(check.analytic), expected):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
     for got, want in zip(layout.to_thetas(check.numerical), expected):
@@ -104,7 +104,7 @@ def test_sample_weights_are_part_of_the_objective():
     clf = BackpropMLPClassifier.from_thetas(thetas, classes=[1, 2, 3], alpha=3)
     check = check_gradients(clf, X, y, sample_weight=weights)
     assert check.relative_difference < 1e-9
-    expected = seed_gradient(thetas, X, y, 3.0, sample_weight=weights)
+    expected = course_gradient(thetas, X, y, 3.0, sample_weight=weights)
     for got, want in zip(Layout((3, 5, 3)).to_thetas(check.analytic), expected):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
     # Integer weights are repeated rows.

@@ -71,7 +71,7 @@ def test_gradient_matches_finite_differences(activation, out_activation, target,
     assert relative_difference(grad, numeric) < 1e-7
 
 
-def seed_cost(thetas, X, Y, lam):
+def course_cost(thetas, X, Y, lam):
     """The course's nnCostFunction, transcribed directly (bias columns inserted)."""
     m = X.shape[0]
     a = X
@@ -84,14 +84,14 @@ def seed_cost(thetas, X, Y, lam):
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 3.5])
-def test_objective_equals_seed_cost(alpha):
+def test_objective_equals_course_cost(alpha):
     rng = np.random.RandomState(0)
     thetas = [rng.uniform(-0.5, 0.5, (6, 9)), rng.uniform(-0.5, 0.5, (4, 7))]
     X = rng.normal(size=(40, 8))
     y = rng.randint(4, size=40)
     clf = BackpropMLPClassifier.from_thetas(thetas, classes=np.arange(4), alpha=alpha)
     Y = np.eye(4)[y]
-    assert clf.objective(X, y) == pytest.approx(seed_cost(thetas, X, Y, alpha), rel=1e-12)
+    assert clf.objective(X, y) == pytest.approx(course_cost(thetas, X, Y, alpha), rel=1e-12)
 
 
 def test_sample_weights_scale_loss_and_penalty():

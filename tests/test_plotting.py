@@ -1,4 +1,4 @@
-"""skmlp.plotting (headless) and the seed example script."""
+"""skmlp.plotting (headless) and the example script of the course's exercise."""
 
 import os
 import re
@@ -32,7 +32,7 @@ from skmlp.plotting import (  # noqa: E402
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO_ROOT / "examples" / "plot_ex4_seed.py"
+EXAMPLE = REPO_ROOT / "examples" / "plot_ex4.py"
 PNG_FILES = ("ex4_digits.png", "ex4_hidden_units.png", "ex4_loss_curve.png")
 
 
@@ -277,8 +277,9 @@ def test_importing_the_module_does_not_import_matplotlib():
 
 def test_clear_error_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
-    with pytest.raises(ImportError, match=re.escape("pip install skmlp[plots]")):
+    with pytest.raises(ImportError, match="`pip install matplotlib`") as error:
         plot_digit_grid(np.zeros((4, 4)), (2, 2))
+    assert "skmlp[" not in str(error.value)  # skmlp is not on the package index
     with pytest.raises(ImportError, match="matplotlib"):
         plot_loss_curve(BackpropMLPClassifier())
 
@@ -316,20 +317,24 @@ def _check_pngs(folder):
 @pytest.mark.slow  # runs the example
 def test_example_falls_back_to_scikit_learn_digits(tmp_path):
     # SKMLP_EX4_DIR points at a folder without ex4data1.mat (unset: same path).
-    empty = tmp_path / "no_data"
-    empty.mkdir()
-    out = _run_example(cwd=tmp_path, **{ENV_VAR: str(empty)})
+    empty, cwd, tmp = tmp_path / "no_data", tmp_path / "cwd", tmp_path / "tmp"
+    for folder in (empty, cwd, tmp):
+        folder.mkdir()
+    out = _run_example(cwd=cwd, TMPDIR=str(tmp), **{ENV_VAR: str(empty)})
     assert "running on scikit-learn's 8x8 digits" in out
     assert "Given weights: skipped" in out
     assert re.search(r"max_iter=50: .*training accuracy \d+\.\d+%", out)
     assert re.search(r"max_iter=200: .*training accuracy \d+\.\d+%", out)
-    _check_pngs(tmp_path)  # the default output folder is the current one
+    # Without --output-dir and without a display: a temporary folder, named.
+    _check_pngs(tmp / "skmlp-examples")
+    assert f"as PNG files in {tmp / 'skmlp-examples'}" in out
+    assert list(cwd.iterdir()) == []
 
 
 @pytest.mark.slow  # runs the example
 def test_example_on_course_format_files(tmp_path):
     # Files in the course's format (small and synthetic: the real ones are not
-    # bundled) take the example's other path; its J is the seed's formula.
+    # bundled) take the example's other path; its J is the course's formula.
     rng = np.random.default_rng(0)
     X = rng.uniform(-0.1, 1.1, (400, 400)) * (rng.uniform(size=(400, 400)) < 0.3)
     y = 1 + np.arange(400) % 10

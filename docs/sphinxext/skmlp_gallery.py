@@ -13,7 +13,7 @@ def example_argv(gallery_conf, script_vars):
     name = Path(script_vars["src_file"]).name
     out = str(EXAMPLE_OUTPUT / Path(name).stem)
     return {
-        "plot_ex4_seed.py": ["--output-dir", out],
+        "plot_ex4.py": ["--output-dir", out],
         "plot_training.py": [out],
         "plot_solvers.py": [out],
     }.get(name, [])

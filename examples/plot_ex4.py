@@ -1,22 +1,25 @@
 """
-The seed notebook: digits, the course's cost J, and backpropagation
-===================================================================
+The course's exercise 4: digits, the cost J, and backpropagation
+=================================================================
 
-skmlp began as a notebook on exercise 4 of the Machine Learning course: load
-5000 handwritten digits (20x20 pixels), show 100 of them, compute the cost J
-of a given trained network with and without regularization, then train a
-400-25-10 network by backpropagation. This script does all of it with skmlp
-and saves the pictures as PNG files.
+Exercise 4 ("Neural Networks Learning") of Andrew Ng's Machine Learning
+course, done with skmlp: load 5000 handwritten digits (20x20 pixels), show
+100 of them, compute the cost J of the course's trained network with and
+without regularization, check the gradient, then train a 400-25-10 network
+by backpropagation and show its hidden units and its loss curve.
 
-Run it with the course's data (the folder holding ``ex4data1.mat`` and
-``ex4weights.mat``, or the path of ``ex4data1.mat``; or set ``SKMLP_EX4_DIR``)
-and an output folder (default: the current one)::
+The digits and the trained network are the exercise's files
+``ex4data1.mat`` and ``ex4weights.mat`` (they come with the course's
+exercise materials, not with skmlp). Give their folder, or the path of
+``ex4data1.mat``, as the first argument, or set ``SKMLP_EX4_DIR``::
 
-    python examples/plot_ex4_seed.py path/to/ex4 --output-dir pictures
+    python examples/plot_ex4.py path/to/ex4
 
-Without the course's data it does the same on scikit-learn's 8x8 digits, and
-says so; the course's given weights only fit the 20x20 digits, so that part
-is skipped then.
+Without them it does the same on scikit-learn's 8x8 digits, and says so;
+the course's trained weights only fit the 20x20 digits, so that part is
+skipped then. The figures open in windows; ``--output-dir pictures`` saves
+them as PNG files in ``pictures`` instead (so does a run without a display,
+in a temporary folder it names).
 """
 
 # %%
@@ -26,9 +29,12 @@ is skipped then.
 # column (MATLAB order): ``transpose=True`` shows them upright. Its labels are
 # 1..10, where 10 stands for the digit 0.
 import argparse
+import tempfile
 import warnings
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -45,17 +51,18 @@ from skmlp.ex4 import (
 )
 from skmlp.plotting import plot_digit_grid, plot_hidden_units, plot_loss_curve
 
-parser = argparse.ArgumentParser(description="The ex4 seed notebook, done with skmlp.")
+parser = argparse.ArgumentParser(description="The course's exercise 4, done with skmlp.")
 parser.add_argument(
     "data",
     nargs="?",
     help=f"folder holding {DATA_FILE} and {WEIGHTS_FILE}, or the path of {DATA_FILE} "
     f"(default: ${ENV_VAR})",
 )
-parser.add_argument("--output-dir", default=".", help="where to save the PNG files")
+parser.add_argument(
+    "--output-dir", type=Path, help="save the figures there as PNG files instead of showing them"
+)
 args = parser.parse_args()
-output_dir = Path(args.output_dir)
-output_dir.mkdir(parents=True, exist_ok=True)
+figures = {}
 
 folder = find_ex4_dir(args.data)
 # A path given on the command line must hold the data (a clear error if not);
@@ -78,7 +85,7 @@ else:
 
 display = plot_digit_grid(X, image_shape, n=100, random_state=0, transpose=transpose)
 display.ax_.set_title("100 random training digits")
-display.figure_.savefig(output_dir / "ex4_digits.png", bbox_inches="tight")
+figures["ex4_digits"] = display.figure_
 
 # %%
 # The given weights: cost J and training accuracy
@@ -151,8 +158,8 @@ def fit_with_budget(max_iter):
 short = fit_with_budget(50)
 trained = fit_with_budget(200)
 
-# The optimizer sees all weights unrolled into one vector (the course's
-# nn_params); pack() unrolls the course's Theta matrices the same way.
+# The optimizer sees all weights unrolled into one vector, as the course's
+# nn_params; pack() unrolls the course's Theta matrices into one too.
 nn_params, shapes = pack(trained.thetas_)
 print(f"{nn_params.size} parameters unrolled from Theta shapes {shapes}")
 
@@ -162,13 +169,22 @@ print(f"{nn_params.size} parameters unrolled from Theta shapes {shapes}")
 # Each hidden unit's 400 (or 64) incoming weights, shown as an image.
 display = plot_hidden_units(trained, image_shape, transpose=transpose)
 display.ax_.set_title("Incoming weights of the hidden units")
-display.figure_.savefig(output_dir / "ex4_hidden_units.png", bbox_inches="tight")
+figures["ex4_hidden_units"] = display.figure_
 
 # %%
 # J after each iteration of the second fit (``loss_curve_``).
 display = plot_loss_curve(trained)
-display.figure_.savefig(output_dir / "ex4_loss_curve.png", bbox_inches="tight")
+figures["ex4_loss_curve"] = display.figure_
 
-print(
-    f"Saved ex4_digits.png, ex4_hidden_units.png and ex4_loss_curve.png in {output_dir.resolve()}"
-)
+# %%
+# The figures open in windows. Given ``--output-dir``, or where matplotlib
+# cannot show them (no display), they are saved as PNG files.
+out = args.output_dir
+if out is None and matplotlib.get_backend().lower() != "agg":
+    plt.show()
+else:
+    out = out or Path(tempfile.gettempdir(), "skmlp-examples")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        fig.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+    print(f"saved {', '.join(figures)} as PNG files in {out}")
