@@ -10,8 +10,8 @@ the ratios of one run mean anything.
 ``--dispatch`` option, through :func:`rerun_with_dispatch`), and
 :func:`machine_description` prints the ones it actually got: on an AVX-512
 machine, "avx2" switches off numpy's AVX-512 kernels and picks OpenBLAS's
-Haswell ones (and caps PyTorch's, oneDNN's, MKL's and XLA's instruction
-sets likewise), which is how the code paths of an AVX2-only CPU are seen
+Haswell ones (and caps PyTorch's, oneDNN's, MKL's, XLA's and numba's
+instruction sets likewise), which is how the code paths of an AVX2-only CPU are seen
 there. Only benchmarks set these variables, never tests or CI.
 
 The benchmarks run as scripts (``python benchmarks/bench_x.py``), which puts
@@ -31,7 +31,7 @@ import scipy.linalg  # noqa: F401  (and scipy's)
 import threadpoolctl
 
 PACKAGES = ("numpy", "scipy", "scikit-learn", "threadpoolctl")
-THREAD_VARIABLES = ("OPENBLAS", "OMP_", "MKL_", "XLA", "NPY_", "ATEN_", "ONEDNN_")
+THREAD_VARIABLES = ("OPENBLAS", "OMP_", "MKL_", "XLA", "NPY_", "ATEN_", "ONEDNN_", "NUMBA_")
 
 # The environment of each --dispatch (None: unset). "native": every library
 # picks its kernels for this CPU (some machines set OPENBLAS_CORETYPE and
@@ -45,6 +45,7 @@ NATIVE_ENV = {
     "ONEDNN_MAX_CPU_ISA": None,
     "MKL_ENABLE_INSTRUCTIONS": None,
     "XLA_FLAGS": None,
+    "NUMBA_CPU_NAME": None,
 }
 DISPATCH = {
     "native": NATIVE_ENV,
@@ -56,6 +57,7 @@ DISPATCH = {
         "ONEDNN_MAX_CPU_ISA": "AVX2",
         "MKL_ENABLE_INSTRUCTIONS": "AVX2",
         "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",
+        "NUMBA_CPU_NAME": "haswell",
     },
 }
 # numpy's kernels that an evaluation spends its elementwise time in.
