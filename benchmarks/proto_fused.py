@@ -48,6 +48,7 @@ patched, so without a vector library LLVM keeps scalar libm calls.
 """
 
 import argparse
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -63,11 +64,19 @@ from pathlib import Path
 
 import numpy as np
 from _machine import DISPATCH, machine_description, rerun_with_dispatch
+from threadpoolctl import threadpool_limits
 
 from skmlp._activations import inplace_logistic, inplace_logistic_derivative
+from skmlp._layout import Layout
 from skmlp._losses import LogisticLoss, ones_index
+from skmlp._problem import make_objective
 
-SHAPES = (("digits", 1797, 25, 10), ("5000x25x10", 5000, 25, 10), ("2000x64x10", 2000, 64, 10))
+# (key, rows, hidden, outputs, features of the bench_matrix shape)
+SHAPES = (
+    ("digits", 1797, 25, 10, 64),
+    ("5000x25x10", 5000, 25, 10, 400),
+    ("2000x64x10", 2000, 64, 10, 200),
+)
 DTYPES = (np.float64, np.float32)
 STEPS = ("sigmoid", "derivative", "loss")
 
@@ -473,10 +482,29 @@ def accuracy(kernels, dtype):
 # ------------------------------------------------------------------- timing
 
 
-def time_steps(implementations, inputs, arr, repeats):
-    """{(impl, step): [seconds]}, implementations interleaved, one call per turn."""
+@contextlib.contextmanager
+def skmlp_evaluation(n_rows, n_features, n_hidden, n_outputs, dtype):
+    """A whole skmlp evaluation (loss and gradient) of the bench_matrix shape, one thread."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_rows, n_features)).astype(dtype)
+    Y = np.eye(n_outputs)[rng.integers(n_outputs, size=n_rows)]
+    layout = Layout((n_features, n_hidden, n_outputs))
+    theta = layout.init(np.random.RandomState(0))
+    with (
+        threadpool_limits(1, "blas"),
+        make_objective(layout, X, Y, alpha=1.0, n_threads=1) as objective,
+    ):
+        yield lambda: objective.loss_and_grad(theta)
+
+
+def time_steps(implementations, inputs, arr, repeats, evaluation):
+    """{(impl, step): [seconds]}, implementations and a whole evaluation interleaved."""
     times = {(impl, step): [] for impl in implementations for step in STEPS}
+    times["evaluation"] = []
     for _ in range(repeats):
+        start = time.perf_counter()
+        evaluation()
+        times["evaluation"].append(time.perf_counter() - start)
         for step in STEPS:
             for impl, kernels in implementations.items():
                 restore(step, inputs, arr)
@@ -524,7 +552,7 @@ def run(args):
             for impl, kernels in impls.items():
                 accuracies[impl, name] = accuracy(kernels, dtype)
             vector[name] = numba_vectorizes(compiled)
-            for key, n, h, k in shapes:
+            for key, n, h, k, n_features in shapes:
                 inputs, arr = make_arrays(n, h, k, dtype)
                 reference = {}
                 for impl, kernels in impls.items():
@@ -542,7 +570,8 @@ def run(args):
                 hashes[key, name] = digest(impls, inputs, arr)
                 if args.hashes_only:
                     continue
-                times = time_steps(impls, inputs, arr, args.repeats)
+                with skmlp_evaluation(n, n_features, h, k, dtype) as evaluation:
+                    times = time_steps(impls, inputs, arr, args.repeats, evaluation)
                 rows.append((key, n, h, k, name, times, agree))
     return rows, hashes, accuracies, vector
 
@@ -555,17 +584,20 @@ def report(rows, hashes, fresh, accuracies, vector, dispatch):
     print(
         "Elements: rows x hidden for sigmoid and derivative, outputs x rows for loss. "
         "saved: numpy's time minus the fused one for the whole arrays (all three steps), "
-        "per evaluation; diff: the largest difference of any output from numpy's (skmlp's), "
+        "per evaluation, and as a share of a whole skmlp evaluation of the bench_matrix shape "
+        "on one thread (eval, timed interleaved with the kernels; its products take most of "
+        "the rest); diff: the largest difference of any output from numpy's (skmlp's), "
         "relative to that output's largest value.\n"
     )
     print(
         "| shape | dtype | impl | sigmoid | derivative | loss | all three us | saved us "
-        "| speed-up | diff |"
+        "| eval us | saved / eval | speed-up | diff |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, n, h, k, name, times, agree in rows:
         counts = {"sigmoid": n * h, "derivative": n * h, "loss": n * k}
-        impls = sorted({impl for impl, _ in times}, key=IMPLEMENTATIONS.index)
+        impls = sorted({t[0] for t in times if t != "evaluation"}, key=IMPLEMENTATIONS.index)
+        evaluation = 1e6 * statistics.median(times["evaluation"])
         total = {
             impl: sum(statistics.median(times[impl, s]) for s in STEPS) * 1e6 for impl in impls
         }
@@ -575,6 +607,7 @@ def report(rows, hashes, fresh, accuracies, vector, dispatch):
                 f"| {key} | {name.replace('float', 'f')} | {impl} | "
                 + " | ".join(f"{x:.2f}" for x in ns)
                 + f" | {total[impl]:.0f} | {total['numpy'] - total[impl]:.0f} | "
+                f"{evaluation:.0f} | {(total['numpy'] - total[impl]) / evaluation:.0%} | "
                 f"{total['numpy'] / total[impl]:.2f} | {agree[impl]:.1e} |"
             )
     print("\n### Accuracy: largest error in ulps against long double\n")
