@@ -46,6 +46,7 @@ NATIVE_ENV = {
     "MKL_ENABLE_INSTRUCTIONS": None,
     "XLA_FLAGS": None,
     "NUMBA_CPU_NAME": None,
+    "NUMBA_CPU_FEATURES": None,
 }
 DISPATCH = {
     "native": NATIVE_ENV,
@@ -57,7 +58,9 @@ DISPATCH = {
         "ONEDNN_MAX_CPU_ISA": "AVX2",
         "MKL_ENABLE_INSTRUCTIONS": "AVX2",
         "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",
+        # The name alone keeps the host's features (AVX-512 included).
         "NUMBA_CPU_NAME": "haswell",
+        "NUMBA_CPU_FEATURES": "+avx2,+fma",
     },
 }
 # numpy's kernels that an evaluation spends its elementwise time in.

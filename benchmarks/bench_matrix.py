@@ -7,8 +7,9 @@ Usage::
                                       [--dispatch {inherited,native,avx2}]
 
 ``--quick`` (a short run, for development): the four small shapes, 2
-evaluation blocks, one fit of a fifth of the iterations (2-3 minutes on 2
-CPUs). A full run does every shape, with per-shape iterations and repeats
+evaluation blocks, one fit of a fifth of the iterations (10 minutes on 2
+CPUs at a load average of 9-15, most of it the peers' start-up and
+compilation). A full run does every shape, with per-shape iterations and repeats
 (`SHAPES`) kept small for the big shapes: on 2 CPUs it took 8.7 minutes at
 a load average of 2-3.5 (21 at 8-12).
 

@@ -112,7 +112,8 @@ void loss_##NAME(T *restrict a, const ptrdiff_t *restrict index, ptrdiff_t n_ind
             T u = ar[j]; \
             T e = exp##SUFFIX(-fabs##SUFFIX(u)); \
             T t = (T)1 + e; \
-            T lp = t == (T)1 ? e : log##SUFFIX(t) * (e / (t - (T)1)); \
+            T log_t = log##SUFFIX(t); /* unconditional: a call in a branch stays scalar */ \
+            T lp = t == (T)1 ? e : log_t * (e / (t - (T)1)); \
             ar[j] = (u > 0 ? u : (T)0) + lp; \
             gr[j] = (u >= 0 ? (T)1 : e) / t * w[j]; \
         } \
@@ -328,6 +329,7 @@ def c_kernels(dtype, folder, march):
     flags = ["-O3", f"-march={march}", "-fno-math-errno", "-fopenmp-simd", "-fPIC", "-shared"]
     subprocess.check_call([gcc, *flags, "-o", str(library), str(source), "-lmvec", "-lm"])
     lib = ctypes.CDLL(str(library))
+    C_CALLS[march] = library_math_calls(library)
     name = "f64" if dtype == np.float64 else "f32"
     sigmoid, derivative, loss_terms = (
         getattr(lib, f"{s}_{name}") for s in ("sigmoid", "derivative", "loss")
@@ -351,6 +353,21 @@ def c_kernels(dtype, folder, march):
         ),
         "loss": loss,
     }
+
+
+C_CALLS = {}  # march: the exp/log functions the compiled C library imports
+
+
+def library_math_calls(library):
+    """The exp/log symbols a shared library imports (``_ZGV*``: libmvec's vector ones)."""
+    nm = shutil.which("nm")
+    if nm is None:
+        return "unknown (no nm)"
+    out = subprocess.run([nm, "-D", "--undefined-only", str(library)], capture_output=True)
+    names = sorted(
+        {line.split()[-1].split("@")[0] for line in out.stdout.decode().splitlines() if line}
+    )
+    return ", ".join(n for n in names if re.search(r"exp|log", n))
 
 
 def numba_vectorizes(compiled):
@@ -634,6 +651,8 @@ def report(rows, hashes, fresh, accuracies, vector, dispatch):
     for name, found in vector.items():
         for fn, words in found.items():
             print(f"- {fn} ({name}): {words}")
+    for march, calls in C_CALLS.items():
+        print(f"- C libmvec (-march={march}) imports: {calls}")
     print(f"- dispatch: {dispatch}")
 
 
