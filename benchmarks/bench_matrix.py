@@ -4,11 +4,28 @@ Usage::
 
     python benchmarks/bench_matrix.py [--quick] [--shapes digits,5000x400] [--repeats 5]
                                       [--no-peers] [--predict] [--predict-only]
+                                      [--dispatch {inherited,native,avx2}]
 
-``--quick`` (for development): the three small shapes, 2 evaluation blocks,
-one fit of a fifth of the iterations. A full run does every shape, with
-per-shape iterations and repeats (`SHAPES`) kept small for the big shapes:
-on 2 CPUs it took 8.7 minutes at a load average of 2-3.5 (21 at 8-12).
+``--quick`` (a short run, for development): the four small shapes, 2
+evaluation blocks, one fit of a fifth of the iterations (10 minutes on 2
+CPUs at a load average of 9-15, most of it the peers' start-up and
+compilation). A full run does every shape, with per-shape iterations and repeats
+(`SHAPES`) kept small for the big shapes: on 2 CPUs it took 8.7 minutes at
+a load average of 2-3.5 (21 at 8-12).
+
+``--dispatch`` reruns the whole benchmark in a subprocess whose environment
+picks the code paths (``_machine.DISPATCH``): "native", each library's own
+choice for this CPU (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset); "avx2",
+the same with numpy's AVX-512 kernels switched off
+(``NPY_DISABLE_CPU_FEATURES``), OpenBLAS's Haswell kernels
+(``OPENBLAS_CORETYPE``) and PyTorch, oneDNN, MKL and XLA capped at AVX2: on
+an AVX-512 machine, the code paths of an AVX2-only CPU (same caches and
+clocks: it tells which code path is slow, not another CPU's timings). The
+default, "inherited", keeps the environment as it is. Every run prints the
+dispatch it actually got (numpy's kernels for exp, tanh, log and log1p,
+OpenBLAS's kernel, PyTorch's CPU capability) and ends with a summary table
+in Markdown, with the CPU, its vector extensions, the BLAS kernel, the
+dispatch and the load average, ready for README.md and the docs.
 
 For each shape (`SHAPES`) and dtype (float64, float32), on the same data and
 the same parameters (skmlp's initial draw):
@@ -20,10 +37,12 @@ the same parameters (skmlp's initial draw):
   ratio skmlp / floor;
 - "torch ms": PyTorch eager autograd (forward, loss, ``torch.autograd.grad``)
   and "JAX ms": ``jax.jit(jax.value_and_grad(J))``, each at the thread count
-  where it is fastest (1 or 2), each in its own worker process (JAX's thread
-  count is fixed at process start by XLA_FLAGS); "cpu/wall" of the chosen
-  count (and skmlp's own) tells how many CPUs it really kept busy, which on a
-  loaded machine differs between processes. Their loss and gradient
+  where it is fastest (1 or 2), each in its own worker process pinned to
+  that many cores (``os.sched_setaffinity``: XLA ignores XLA_FLAGS' thread
+  settings, and without the pinning its "1 thread" kept 1.9 CPUs busy);
+  "cpu/wall" (process CPU time over wall time) of the chosen count, and
+  skmlp's own, tells how many CPUs it really kept busy, which on a loaded
+  machine differs between processes. Their loss and gradient
   at the initial parameters are checked against skmlp's (float64: 1e-10
   relative), so the same J is computed;
 - fit time of a fixed number of L-BFGS iterations (`tol` tiny, so none stops
@@ -66,7 +85,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from _machine import load, machine_description
+from _machine import (
+    DISPATCH,
+    blas_kernels,
+    cpu_model_and_flags,
+    load,
+    machine_description,
+    numpy_dispatch,
+    rerun_with_dispatch,
+)
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -114,6 +141,7 @@ class Shape:
 
 SHAPES = [
     Shape("digits", "digits 1797x64-25-10", 1797, 64, (25,), 10, "logistic", "logistic", 100, 5),
+    Shape("2000x200", "2000x200-64-10", 2000, 200, (64,), 10, "logistic", "logistic", 100, 5),
     Shape("5000x400", "5000x400-25-10", 5000, 400, (25,), 10, "logistic", "logistic", 100, 5),
     Shape("8000x300", "8000x300-40-8 softmax", 8000, 300, (40,), 8, "logistic", "softmax", 60, 3),
     Shape("20000x784", "20000x784-100-10", 20000, 784, (100,), 10, "logistic", "logistic", 20, 2),
@@ -122,7 +150,7 @@ SHAPES = [
         "logistic", 5, 1, 3,
     ),
 ]  # fmt: skip
-QUICK_SHAPES = ("digits", "5000x400", "8000x300")
+QUICK_SHAPES = ("digits", "2000x200", "5000x400", "8000x300")
 
 
 # ------------------------------------------------------------------ machine
@@ -201,16 +229,12 @@ def best(samples):
 
 
 class Peer:
-    """A worker process evaluating J with `framework` on `n_threads` threads."""
+    """A worker process evaluating J with `framework` on `n_threads` cores (pinned)."""
 
     def __init__(self, framework, n_threads):
         self.framework, self.n_threads = framework, n_threads
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(n_threads)
-        multi = "true" if n_threads > 1 else "false"
-        env["XLA_FLAGS"] = (
-            f"--xla_cpu_multi_thread_eigen={multi} intra_op_parallelism_threads={n_threads}"
-        )
         args = [sys.executable, __file__, "--worker", framework, "--threads", str(n_threads)]
         self.process = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
@@ -230,8 +254,29 @@ class Peer:
         self.process.wait(timeout=60)
 
 
+def pin(n_threads):
+    """Bind this process (and the threads it starts) to its first `n_threads` usable cores."""
+    cores = sorted(os.sched_getaffinity(0))[:n_threads]
+    os.sched_setaffinity(0, cores)
+    return cores
+
+
+def framework_dispatch(framework):
+    """The code path `framework` runs here, in words."""
+    if framework == "torch":
+        import torch
+
+        isa = os.environ.get("MKL_ENABLE_INSTRUCTIONS", "default")
+        return f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}, MKL ISA {isa}"
+    import jax
+
+    return f"jax {jax.__version__}, XLA_FLAGS {os.environ.get('XLA_FLAGS', '(unset)')!r}"
+
+
 def worker(framework, n_threads):
     """Serve ``load`` and ``time`` requests on stdin/stdout (one JSON per line)."""
+    # Before the framework starts its thread pools, which then inherit it.
+    cores = pin(n_threads)
     evaluate = None
     for line in sys.stdin:
         message = json.loads(line)
@@ -241,7 +286,7 @@ def worker(framework, n_threads):
             evaluate = build(message, n_threads)
             loss, grad = evaluate()
             np.save(Path(message["dir"]) / f"grad_{framework}_{n_threads}.npy", grad)
-            reply = {"loss": loss}
+            reply = {"loss": loss, "dispatch": framework_dispatch(framework), "cores": cores}
         elif message["cmd"] == "time":
             cpu = time.process_time()
             times = []
@@ -436,7 +481,7 @@ def run_shape(shape, peers, eval_repeats, fit_repeats, max_iter, folder):
     log("  data ready")
 
     # Evaluations: skmlp, the floor and the peers take turns.
-    evaluation, agreement, at_start = {}, {}, {}
+    evaluation, agreement, at_start, peer_dispatch = {}, {}, {}, {}
     for dtype in DTYPES:
         name = np.dtype(dtype).name
         Xd = X.astype(dtype)
@@ -452,6 +497,7 @@ def run_shape(shape, peers, eval_repeats, fit_repeats, max_iter, folder):
             )
             grad = np.load(folder / f"grad_{key[0]}_{key[1]}.npy")
             agreement[(*key, name)] = reply["loss"], grad
+            peer_dispatch[key[0]] = reply["dispatch"]
         log(f"  peers loaded {name}")
         with skmlp_objective(
             layout, Xd, Y, activation=shape.activation, out_activation=shape.out_activation,
@@ -558,6 +604,7 @@ def run_shape(shape, peers, eval_repeats, fit_repeats, max_iter, folder):
         "checks": checks,
         "agree": {key: max(v) for key, v in agree.items()},
         "load": (load_before, load()),
+        "peer_dispatch": peer_dispatch,
         "max_iter": max_iter,
         "fit_repeats": fit_repeats,
         "eval_repeats": eval_repeats,
@@ -572,6 +619,52 @@ def fmt_peer(entry, skmlp_ms):
         return "- | - |"
     ms, n, busy = entry
     return f"{ms:.2f} ({n}t, cpu/wall {busy:.1f}) | {ms / skmlp_ms:.2f} |"
+
+
+def cell(entry):
+    """A peer's "ms (t, cpu/wall)" cell of the summary."""
+    if entry is None:
+        return "-"
+    ms, n, busy = entry
+    return f"{ms:.2f} ({n}t, {busy:.1f})"
+
+
+def summary(results, dispatch):
+    """The Markdown table for README.md and the docs, headed by what it was measured on."""
+    model, vector = cpu_model_and_flags()
+    loads = [float(r["load"][i].split()[0]) for r in results for i in (0, 1)]
+    peers = {}
+    for r in results:
+        peers.update(r["peer_dispatch"])
+    print(f"\n### Summary ({dispatch} dispatch)\n")
+    print(f"- CPU: {model}, {len(os.sched_getaffinity(0))} usable CPUs")
+    print(f"- vector extensions: {' '.join(vector) or 'none listed'}")
+    print(f"- BLAS: {blas_kernels()}")
+    print(f"- numpy dispatch: {numpy_dispatch()}")
+    for framework, words in sorted(peers.items()):
+        print(f"- {framework}: {words}")
+    if loads:
+        print(f"- 1-minute load average: {min(loads):.2f}-{max(loads):.2f}")
+    print(
+        "\nms per evaluation (loss and gradient; in parentheses: threads t and cpu/wall, "
+        "CPU time over wall time); floor: the two first-layer products; fits: fixed "
+        "L-BFGS iterations, speed-up of skmlp (this dtype) over MLPClassifier (float64) "
+        "(a) with default threads, (b) on one thread.\n"
+    )
+    print(
+        "| shape | dtype | skmlp | floor | skmlp/floor | JAX | torch | fit vs (a) | fit vs (b) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        for name, row in r["evaluation"].items():
+            skmlp_ms, floor_ms = row["skmlp"][0], row["floor"][0]
+            fit = r["fit"]
+            print(
+                f"| {r['shape'].name} | {name.replace('float', 'f')} | {skmlp_ms:.2f} "
+                f"({row['skmlp_busy']:.1f}) | {floor_ms:.2f} | {skmlp_ms / floor_ms:.2f} | "
+                f"{cell(row.get('jax'))} | {cell(row.get('torch'))} | "
+                f"{fit['(a)'] / fit[name]:.2f} | {fit['(b)'] / fit[name]:.2f} |"
+            )
 
 
 def report(results):
@@ -731,11 +824,19 @@ def main():
     parser.add_argument("--predict", action="store_true", help="add the predict_proba section")
     parser.add_argument("--predict-only", action="store_true", help="only the predict section")
     parser.add_argument("--predict-rows", type=int, default=200_000)
+    parser.add_argument(
+        "--dispatch",
+        choices=("inherited", *DISPATCH),
+        default="inherited",
+        help="rerun with these code paths: native (each library's choice for this CPU) or "
+        "avx2 (AVX-512 switched off); default: the environment as it is",
+    )
     parser.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.threads)
+    rerun_with_dispatch(args.dispatch, [__file__, *sys.argv[1:]])
     keys = args.shapes.split(",") if args.shapes else None
     if keys is None:
         keys = QUICK_SHAPES if args.quick else [s.key for s in SHAPES]
@@ -744,7 +845,7 @@ def main():
         parser.error(f"unknown shapes {sorted(unknown)}; choose from {[s.key for s in SHAPES]}")
     eval_repeats = 2 if args.quick else args.repeats
 
-    print("## bench_matrix\n")
+    print(f"## bench_matrix ({args.dispatch} dispatch)\n")
     print("\n".join(machine_description(("torch", "jax", "jaxlib"))))
     if not args.predict_only:
         peers = start_peers(not args.no_peers)
@@ -771,6 +872,7 @@ def main():
             for peer in peers.values():
                 peer.close()
         report(results)
+        summary(results, args.dispatch)
     if args.predict or args.predict_only:
         predict_section(args.predict_rows, 3 if args.quick else 5)
     print(f"\n- load average at the end: {load()}")
