@@ -128,6 +128,93 @@ def test_loss_is_finite_and_silent_for_huge_logits(out_activation):
     assert np.all(np.isfinite(clf.predict_proba(X)))
 
 
+# A few ulp: numpy's exp and log are within 4 ulp wherever it vectorizes them,
+# and each form adds two roundings at most.
+ULPS = 6
+# Each dtype's exp range: its result is subnormal (or 0) below, inf above;
+# the grid goes beyond both ends.
+EXP_RANGE = {np.float64: (-745.2, 709.8), np.float32: (-103.9, 88.7)}
+
+
+def exact_grid(dtype):
+    """Floats of `dtype` across (and past) exp's range, denser near 0."""
+    lo, hi = EXP_RANGE[dtype]
+    u = np.concatenate(
+        [
+            np.linspace(lo - 5, hi + 5, 1501),
+            np.linspace(-3, 3, 301),
+            [-40, -38, -20, -5, -1e-30, 0, 1e-30, 2 * hi],
+        ]
+    )
+    return np.unique(u.astype(dtype))
+
+
+def mp_values(f, x):
+    """``f(x)`` in 50 digits for every float of `x` (mpmath is the reference)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(50):
+        return [f(mpmath, mpmath.mpf(float(v))) for v in x]
+
+
+def ulp_errors(computed, reference, dtype, also=None):
+    """``|computed - reference|`` in ulps of the reference rounded to `dtype`.
+
+    Below the smallest normal number an ulp is the smallest subnormal;
+    `also`, if given, is added to the spacing (an absolute allowance).
+    """
+    mpmath = pytest.importorskip("mpmath")
+    rounded = np.array([float(r) for r in reference]).astype(dtype)
+    spacing = np.spacing(np.abs(rounded)).astype(np.float64)
+    if also is not None:
+        spacing = spacing + also
+    with mpmath.workdps(50):
+        error = [abs(mpmath.mpf(float(c)) - r) for c, r in zip(computed, reference)]
+    return np.array([float(e) for e in error]) / spacing
+
+
+def expit_mp(mp, u):
+    return 1 / (1 + mp.exp(-u))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_logistic_loss_and_delta_to_a_few_ulp(dtype):
+    # softplus(u) and expit(u) against 50 digits, for y = 0 (u = a) and
+    # y = 1 (u = -a, delta -expit(u)); the delta once for all u, one output
+    # per u, the loss u by u.
+    from skmlp._losses import LogisticLoss
+    from skmlp._network import Scratch
+
+    loss = LogisticLoss()
+    u = exact_grid(dtype)
+    n = len(u)
+    w = np.ones(1, dtype)
+    expit_u = mp_values(expit_mp, u)
+    for sign, target in [(1, np.array([], np.intp)), (-1, np.arange(n))]:
+        delta = np.empty((n, 1), dtype)
+        loss.loss_and_delta(sign * u[:, None], target, w, delta, Scratch((1, n), 1, dtype))
+        assert np.all(ulp_errors(sign * delta[:, 0], expit_u, dtype) <= ULPS)
+    if dtype == np.float64:  # the issue's case: (1 + tanh(u / 2)) / 2 gave 2e-8 here
+        at = np.flatnonzero(u == -40)[0]
+        assert abs(delta[at, 0] / -float(expit_u[at]) - 1) <= 1e-15
+
+    values = []
+    for a in u:
+        work = Scratch((1, 1), 1, dtype)
+        logit, delta = np.full((1, 1), a, dtype), np.empty((1, 1), dtype)
+        values.append(loss.loss_and_delta(logit, np.array([], np.intp), w, delta, work))
+    softplus = mp_values(lambda mp, x: mp.log1p(mp.exp(x)), u)
+    assert np.all(ulp_errors(values, softplus, dtype) <= ULPS)
+
+    # Infinite logits: exact limits, and no warning (pytest runs with -W error).
+    a = np.array([[-np.inf], [np.inf], [-np.inf], [np.inf]], dtype)
+    delta = np.empty_like(a)
+    value = loss.loss_and_delta(
+        a, np.array([2, 3]), np.ones(1, dtype), delta, Scratch((1, 4), 1, dtype)
+    )
+    assert value == np.inf
+    np.testing.assert_array_equal(delta[:, 0], [0, 1, -1, 0])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sigmoid_forms_match_expit(dtype):
     from scipy.special import expit
