@@ -216,28 +216,26 @@ def test_logistic_loss_and_delta_to_a_few_ulp(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sigmoid_forms_match_expit(dtype):
-    from scipy.special import expit
+def test_hidden_sigmoid_and_derivative_to_a_few_ulp(dtype):
+    from skmlp._activations import inplace_logistic_derivative, logistic_of_negated
 
-    from skmlp._activations import (
-        FLOAT32_LOGISTIC_BY_TANH,
-        inplace_logistic,
-        logistic_by_exp,
-        logistic_by_tanh,
-    )
+    a = exact_grid(dtype)
+    z = np.empty_like(a)
+    logistic_of_negated(-a, z)  # the engine's form, from -a
+    expected = mp_values(expit_mp, a)
+    assert np.all(ulp_errors(z, expected, dtype) <= ULPS)
+    limits = np.empty(2, dtype)
+    logistic_of_negated(np.array([np.inf, -np.inf], dtype), limits)
+    np.testing.assert_array_equal(limits, [0, 1])
 
-    # Far beyond exp's overflow (-709 in float64, -88 in float32): no warning.
-    a = np.concatenate([np.linspace(-1000, 1000, 20001), [-np.inf, np.inf]]).astype(dtype)
-    expected = expit(a.astype(np.float64))
-    eps = np.finfo(dtype).eps
-    by_exp, by_tanh, chosen = a.copy(), a.copy(), a.copy()
-    logistic_by_exp(by_exp)
-    logistic_by_tanh(by_tanh)
-    inplace_logistic(chosen)
-    # The exp form is accurate relative to the value everywhere; the tanh form
-    # cancels for a < 0 (1 + tanh(a / 2)) and is accurate only absolutely.
-    # (Below the smallest normal number, down to the subnormals' 0.)
-    np.testing.assert_allclose(by_exp, expected, rtol=4 * eps, atol=np.finfo(dtype).tiny)
-    np.testing.assert_allclose(by_tanh, expected, rtol=0, atol=4 * eps)
-    tanh_chosen = dtype == np.float32 and FLOAT32_LOGISTIC_BY_TANH
-    np.testing.assert_array_equal(chosen, by_tanh if tanh_chosen else by_exp)
+    # f'(a) = z (1 - z) from z alone: 1 - z cancels for a > 0, so there the
+    # error is z's (absolute, a few ulp of z) rather than relative to f'.
+    slope = np.ones_like(z)
+    inplace_logistic_derivative(z, slope)
+    exact_slope = mp_values(lambda mp, x: expit_mp(mp, x) * expit_mp(mp, -x), a)
+    negative = a <= 0
+    errors = ulp_errors(slope, exact_slope, dtype)
+    assert np.all(errors[negative] <= ULPS)
+    z_spacing = np.spacing(z.astype(dtype)).astype(np.float64)
+    errors = ulp_errors(slope, exact_slope, dtype, also=z_spacing)
+    assert np.all(errors[~negative] <= ULPS)
