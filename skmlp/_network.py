@@ -46,11 +46,8 @@ def workspace_row_bytes(layer_sizes, itemsize=8):
     return itemsize * (2 * sum(units) + max(units) + max(units[:-1], default=0) + 3)
 
 
-def forward_row_bytes(layer_sizes, itemsize=8, dense=True):
-    """Bytes of one thread's forward-only buffers (:meth:`Network.forward_workspace`) per row.
-
-    The same for dense and sparse blocks (`dense` is accepted for the callers).
-    """
+def forward_row_bytes(layer_sizes, itemsize=8):
+    """Bytes of one thread's forward-only buffers (:meth:`Network.forward_workspace`) per row."""
     units = layer_sizes[1:]
     return itemsize * (sum(units) + max(units[:-1], default=0))
 
@@ -296,8 +293,8 @@ class Network:
     def forward_workspace(self, n_rows, dense=True):
         """``(acts, work)`` for :meth:`forward` alone on blocks of up to `n_rows` rows.
 
-        ``forward_row_bytes(layer_sizes, itemsize, dense)`` bytes per row,
-        plus a few per-output vectors.
+        ``forward_row_bytes(layer_sizes, itemsize)`` bytes per row, plus a few
+        per-output vectors.
         """
         sizes = self.layout.layer_sizes
         acts = Activations(sizes, n_rows, self.dtype, deltas=False)
