@@ -32,8 +32,10 @@ def identity(A, Z):
 def logistic_of_negated(S, Z):
     """``Z = f(a) = 1 / (1 + exp(s))`` from the negated pre-activation ``S = -A``.
 
-    Where ``exp(s)`` overflows (``s`` above 709.78 in
-    float64, 88.72 in float32) the sigmoid is ``exp(-s)``, a subnormal or 0.
+    Where ``exp(s)`` overflows (``s`` above 709.78 in float64, 88.72 in
+    float32) the sigmoid is ``exp(-s)``, a subnormal or 0: those entries are
+    found by numpy's floating-point flags (no pass over the block) and
+    recomputed.
     """
     with np.errstate(over="raise"):
         try:
