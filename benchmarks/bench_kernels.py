@@ -9,17 +9,21 @@ on one thread (the engine evaluates its chunks with single-threaded BLAS):
 
 1. the hidden sigmoid on 5000x25, 2500x25 and 8000x40 pre-activations:
    "tanh" ``(1 + tanh(a / 2)) / 2`` (the reference of the "x" columns; the
-   engine's form in float32 where numpy's tanh has an AVX-512 kernel),
-   "exp" negative / exp / +1 / reciprocal in place (the engine's form
-   otherwise), "exp, divide" the same with ``1 / x`` by np.divide,
-   scipy.special.expit; and the bare np.tanh and np.exp for reference;
+   engine's earlier form in float32 where numpy's tanh has an AVX-512
+   kernel), "exp" negative / exp / +1 / reciprocal in place (the earlier
+   form otherwise), "exp, divide" the same with ``1 / x`` by np.divide,
+   "exp(s), divide" (the engine's: exp / +1 / divide of ``s = -a``, the
+   negation folded into the weights), scipy.special.expit; and the bare
+   np.tanh and np.exp for reference;
 2. the softmax output layer (loss terms and ``p - y``) on the logits of those
    chunks (5000x10, 2500x10, 8000x8): the engine's transposed layout
    (outputs x rows, reductions along contiguous rows, the sum as a product
    with a ones vector) against the row-major layout with axis=1 reductions;
-   and the logistic output layer: "tanh" (the engine's: expit(u) from tanh,
-   softplus from exp and log1p) against "shared exp" (one e = exp(-|u|)
-   serves both: tanh(u/2) = copysign((1-e)/(1+e), u));
+   and the logistic output layer: "tanh" (the earlier engine's: expit(u)
+   from tanh, softplus from exp and log1p) against "shared exp" (one e =
+   exp(-|u|) serves both: tanh(u/2) = copysign((1-e)/(1+e), u)) and "exp,
+   log" (the engine's: e = exp(u), v = 1 + e, expit = e / v, softplus =
+   log(v) - ((v - 1) - e) / v);
 3. the product orientations: the first layer's ``X @ W`` against
    ``(W^T X^T)^T`` and its gradient ``X^T D`` against ``(D^T X)^T``, and the
    output layer's three products (logits, weight gradient, deltas passed
@@ -89,6 +93,13 @@ def sigmoid_exp_divide(Z):
     np.exp(Z, out=Z)
     Z += 1
     np.divide(1, Z, out=Z)
+
+
+def sigmoid_exp_negated(S):
+    """The engine's: ``1 / (1 + exp(s))`` of ``s = -a`` (the weights carry the sign)."""
+    np.exp(S, out=S)
+    S += 1
+    np.divide(1, S, out=S)
 
 
 def sigmoid_expit(Z):
@@ -199,6 +210,25 @@ def logistic_output_shared_exp(L_t, ws):
     return float(ws.out.sum(dtype=np.float64)), G
 
 
+def logistic_output_exp_log(L_t, ws):
+    """The engine's: e = exp(u), v = 1 + e; expit = e / v, softplus = log(v) - ((v-1)-e)/v."""
+    target, G, E = ws.sign_t, ws.G_t, ws.T_t
+    L_t *= target
+    with np.errstate(over="ignore"):
+        np.exp(L_t, out=E)
+    np.add(E, 1, out=G)
+    np.subtract(G, 1, out=L_t)
+    L_t -= E
+    L_t /= G
+    np.divide(E, G, out=E)
+    np.log(G, out=G)
+    G -= L_t
+    np.matmul(G, ws.w, out=ws.out)
+    np.multiply(E, ws.w, out=G)
+    G *= target
+    return float(ws.out.sum(dtype=np.float64)), G
+
+
 # ---------------------------------------------------------------- timing
 
 
@@ -234,21 +264,27 @@ def sigmoid_case(m, h, dtype, repeats, rng):
         "tanh": sigmoid_tanh,
         "exp": sigmoid_exp,
         "exp, divide": sigmoid_exp_divide,
+        "exp(s), divide": sigmoid_exp_negated,
         "expit": sigmoid_expit,
         "bare np.tanh": bare_tanh,
         "bare np.exp": bare_exp,
     }
     A = rng.normal(0, 2, (m, h)).astype(dtype)
     bufs = {name: np.empty_like(A) for name in forms}
+    inputs = {name: -A if name == "exp(s), divide" else A for name in forms}
     kernels = {
-        name: (lambda b=bufs[name]: np.copyto(b, A), lambda f=f, b=bufs[name]: f(b))
+        name: (
+            lambda b=bufs[name], a=inputs[name]: np.copyto(b, a),
+            lambda f=f, b=bufs[name]: f(b),
+        )
         for name, f in forms.items()
     }
     with np.errstate(over="ignore"):
         medians = interleaved(kernels, repeats)
     exact = scipy.special.expit(A.astype(np.float64))
     diff = max(
-        float(np.max(np.abs(bufs[n] - exact))) for n in ("tanh", "exp", "exp, divide", "expit")
+        float(np.max(np.abs(bufs[n] - exact)))
+        for n in ("tanh", "exp", "exp, divide", "exp(s), divide", "expit")
     )
     return f"{m}x{h} {np.dtype(dtype).name}", medians, diff
 
@@ -303,10 +339,17 @@ def output_case(m, k, dtype, repeats, rng):
     diff = max(abs(loss_t - loss_r) / abs(loss_t), float(np.max(np.abs(G_t - G_r.T))) * m)
     softmax = (label, medians, diff)
 
-    forms = {"tanh (engine)": logistic_output_tanh, "shared exp": logistic_output_shared_exp}
+    forms = {
+        "tanh": logistic_output_tanh,
+        "shared exp": logistic_output_shared_exp,
+        "exp, log (engine)": logistic_output_exp_log,
+    }
     medians, results = pair_case(forms, L_t, make_work, repeats)
-    (loss_a, G_a), (loss_b, G_b) = results["tanh (engine)"], results["shared exp"]
-    diff = max(abs(loss_a - loss_b) / abs(loss_a), float(np.max(np.abs(G_a - G_b))) * m)
+    loss_a, G_a = results["tanh"]
+    diff = max(
+        max(abs(loss_a - loss_b) / abs(loss_a), float(np.max(np.abs(G_a - G_b))) * m)
+        for loss_b, G_b in results.values()
+    )
     return softmax, (label, medians, diff)
 
 
@@ -323,8 +366,8 @@ def bench_output(repeats, rng):
         "Logistic output layer (loss and p - y); diff: loss relative, delta x rows",
         "logits",
         [logistic for _, logistic in rows],
-        ["tanh (engine)", "shared exp"],
-        "tanh (engine)",
+        ["tanh", "shared exp", "exp, log (engine)"],
+        "tanh",
     )
 
 

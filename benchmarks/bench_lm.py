@@ -495,7 +495,7 @@ def jacobian_into(network, block, acts, start, stop, out):
     D = np.zeros((k, m, k), network.dtype)
     D[np.arange(k), :, np.arange(k)] = 1
     for i in range(len(network.coefs) - 1, -1, -1):
-        A = block.X[start:stop] if i == 0 else acts.Z[i - 1][start:stop]
+        A = block.X[start:stop] if i == 0 else acts.z_t(i - 1, block.n_rows)[:, start:stop].T
         fan_in, fan_out = network.coefs[i].shape
         view = J[:, :, W_at[i][0, 0] : W_at[i][-1, -1] + 1].reshape(k, m, fan_in, fan_out)
         np.multiply(A[None, :, :, None], D[:, :, None, :], out=view)

@@ -1,81 +1,65 @@
 """Hidden-unit activations and their derivatives, written from the output.
 
-Each activation works in place on the pre-activation ``a`` and leaves
-``z = f(a)``; each derivative multiplies a delta in place by ``f'(a)``
-expressed through ``z`` only, so the forward pass keeps just the activations.
-``second_derivative`` gives ``f''(a)`` from ``z`` for Hessian-vector products.
+Each activation maps a block's pre-activations ``A`` (units x rows, the
+engine's layout, see :mod:`skmlp._network`) to ``Z = f(A)`` in another
+array of that shape (``A`` is only read); each derivative multiplies a
+delta in place by ``f'(a)`` expressed through ``z`` only, so the forward pass
+keeps just the activations. ``second_derivative`` gives ``f''(a)`` from ``z``
+for Hessian-vector products.
+
+The logistic unit takes the negated pre-activation ``s = -a`` (listed in
+`NEGATED`): the engine negates those layers' weights once per evaluation
+instead of the activations on every chunk, so that the sigmoid is
+``1 / (1 + exp(s))`` on the product as computed: one exp, one add and one
+divide per element, accurate to a few ulp for every ``a`` (no cancellation:
+the earlier ``(1 + tanh(a / 2)) / 2`` lost all digits for ``a << 0``).
 
 The engine calls these on every chunk of every evaluation, so the
 activations allocate nothing, and neither do the derivatives when given
 ``work``, a scratch array shaped like ``z`` (the engine always passes one;
 without it they allocate it). ``second_derivative`` returns a new array (the
-curvature products' exact Hessian only). They use numpy's vectorized
-``tanh``/``exp`` rather than ``scipy.special.expit`` or ``logaddexp``, which
-are slower per element.
+curvature products' exact Hessian only).
 """
 
 import numpy as np
 
 
-def inplace_identity(Z):
-    """Leave ``Z`` unchanged: f(a) = a."""
+def identity(A, Z):
+    """``Z = A``: f(a) = a."""
+    np.copyto(Z, A)
 
 
-def logistic_by_exp(Z):
-    """Apply the sigmoid in place as f(a) = 1 / (1 + exp(-a))."""
-    # exp(-a) overflows to inf for a < -709 (-88 in float32): 1 / inf = 0 is
-    # the right value, the warning would only leak.
-    with np.errstate(over="ignore"):
-        np.negative(Z, out=Z)
-        np.exp(Z, out=Z)
+def logistic_of_negated(S, Z):
+    """``Z = f(a) = 1 / (1 + exp(s))`` from the negated pre-activation ``S = -A``.
+
+    Where ``exp(s)`` overflows (``s`` above 709.78 in float64, 88.72 in
+    float32) the sigmoid is ``exp(-s)``, a subnormal or 0: those entries are
+    found by numpy's floating-point flags (no pass over the block) and
+    recomputed.
+    """
+    with np.errstate(over="raise"):
+        try:
+            np.exp(S, out=Z)
+            overflow = False
+        except FloatingPointError:  # Z is complete, with inf where it overflowed
+            overflow = True
     Z += 1
-    np.reciprocal(Z, out=Z)
+    np.divide(1, Z, out=Z)
+    if overflow:
+        # 1 / (1 + inf) = 0 there and only there; recomputed from s.
+        where = Z == 0
+        with np.errstate(under="ignore"):
+            Z[where] = np.exp(-S[where])
 
 
-def logistic_by_tanh(Z):
-    """Apply the sigmoid in place as f(a) = (1 + tanh(a / 2)) / 2."""
-    Z *= 0.5
-    np.tanh(Z, out=Z)
-    Z *= 0.5
-    Z += 0.5
+def tanh(A, Z):
+    """``Z = tanh(A)``."""
+    np.tanh(A, out=Z)
 
 
-def _tanh_runs_avx512(dtype):
-    """Whether numpy dispatches `dtype`'s tanh to its AVX-512 kernel here."""
-    try:
-        from numpy.lib.introspect import opt_func_info  # numpy >= 2.0
-
-        signature = np.dtype(dtype).char * 2
-        current = opt_func_info(func_name="^tanh$")["tanh"][signature]["current"]
-    except (ImportError, KeyError, TypeError):
-        return False
-    return current.startswith(("X86_V4", "AVX512"))
-
-
-# The sigmoid's form, a function of the dtype and of this machine's numpy
-# kernels only (never of a timing, so a fit gives the same model every run):
-# exp, the faster form except in float32 where tanh has numpy's AVX-512
-# kernel (figures in docs/user_guide/performance.rst), and the more accurate
-# one for a < 0, where 1 + tanh(a/2) cancels.
-FLOAT32_LOGISTIC_BY_TANH = _tanh_runs_avx512(np.float32)
-
-
-def inplace_logistic(Z):
-    """Apply the sigmoid in place: f(a) = 1 / (1 + exp(-a))."""
-    if Z.dtype == np.float32 and FLOAT32_LOGISTIC_BY_TANH:
-        logistic_by_tanh(Z)
-    else:
-        logistic_by_exp(Z)
-
-
-def inplace_tanh(Z):
-    """Apply tanh in place."""
-    np.tanh(Z, out=Z)
-
-
-def inplace_relu(Z):
-    """Apply max(a, 0) in place."""
-    np.maximum(Z, 0, out=Z)
+def relu(A, Z):
+    """``Z = max(A, 0)``."""
+    np.maximum(A, 0, out=Z)
 
 
 def inplace_identity_derivative(Z, delta, work=None):
@@ -116,11 +100,14 @@ def second_derivative(activation, Z):
 
 
 ACTIVATIONS = {
-    "identity": inplace_identity,
-    "logistic": inplace_logistic,
-    "tanh": inplace_tanh,
-    "relu": inplace_relu,
+    "identity": identity,
+    "logistic": logistic_of_negated,
+    "tanh": tanh,
+    "relu": relu,
 }
+
+# The activations that take the negated pre-activation ``-a``.
+NEGATED = frozenset({"logistic"})
 
 DERIVATIVES = {
     "identity": inplace_identity_derivative,

@@ -16,10 +16,16 @@ Buffers. A pass writes into an :class:`Activations` (what the backward and
 curvature passes read again: hidden activations ``Z``, their deltas ``D``, the
 output logits and deltas) and uses a :class:`Scratch` (temporaries), both
 preallocated for a number of rows, so a pass allocates nothing that grows with
-the rows (the curvature products' output step excepted). The output layer is
-kept transposed, one row per output, so that the softmax reduces along
-contiguous rows and the output layer's products take their faster
-orientation.
+the rows (the curvature products' output step excepted). Every layer is kept
+transposed, one row per unit (``Z^T``, ``D^T``, the logits ``a_L^T``): each
+product then writes its result in place, the biases are added along
+contiguous rows, the softmax reduces along contiguous rows, and the first
+layer's products take their faster orientation (``W^T X^T``, ``D^T X``).
+
+A logistic layer's weights and biases are negated once per evaluation
+(:meth:`Network.set_params`), so that its forward product is ``-a`` and the
+sigmoid ``1 / (1 + exp(-a))`` needs no negation pass
+(:data:`skmlp._activations.NEGATED`).
 
 The first layer's products are the only ones that touch the data: dense or
 sparse, each in its faster orientation, they live in one adapter,
@@ -31,19 +37,19 @@ import itertools
 import numpy as np
 import scipy.sparse as sp
 
-from ._activations import ACTIVATIONS, DERIVATIVES, second_derivative
+from ._activations import ACTIVATIONS, DERIVATIVES, NEGATED, second_derivative
 
 
 def workspace_row_bytes(layer_sizes, itemsize=8):
     """Bytes of one thread's buffers (activations and scratch) per row of a block."""
     units = layer_sizes[1:]
-    return itemsize * (2 * sum(units) + max(units) + units[0] + 3)
+    return itemsize * (2 * sum(units) + max(units) + max(units[:-1], default=0) + 3)
 
 
-def forward_row_bytes(layer_sizes, itemsize=8, dense=True):
+def forward_row_bytes(layer_sizes, itemsize=8):
     """Bytes of one thread's forward-only buffers (:meth:`Network.forward_workspace`) per row."""
     units = layer_sizes[1:]
-    return itemsize * (sum(units) + (units[0] if dense else 0))
+    return itemsize * (sum(units) + max(units[:-1], default=0))
 
 
 def row_work(layer_sizes):
@@ -61,40 +67,26 @@ class FirstLayer:
 
     Notes
     -----
-    Dense float64 blocks compute ``X W`` as ``(W^T X^T)^T`` (OpenBLAS's dgemm
-    is faster with the long dimension as M; sgemm is faster the plain way)
-    and the gradient ``X^T D`` as ``(D^T X)^T``, each product in its faster
-    orientation (docs/user_guide/performance.rst); sparse blocks use scipy's
-    products.
+    Dense blocks compute ``X W`` as ``(W^T X^T)^T`` (OpenBLAS's dgemm is
+    faster with the long dimension as M, and the transposed layout needs no
+    copy) and the gradient ``X^T D`` as ``(D^T X)^T``, each product in its
+    faster orientation (docs/user_guide/performance.rst); sparse blocks use
+    scipy's products.
     """
 
     def __init__(self, X):
         self.X = X
         self.n_rows = X.shape[0]
         self.sparse = sp.issparse(X)
-        self.transposed = not self.sparse and X.dtype == np.float64
 
-    def forward(self, W, b, out, work):
-        """``out = X W + b`` (rows x units)."""
-        X = self.X
-        if self.sparse:
-            out[...] = X @ W
-            out += b
-        elif self.transposed:
-            out_t = work.first_t(self.n_rows, W.shape[1])
-            np.matmul(W.T, X.T, out=out_t)
-            np.add(out_t.T, b, out=out)
-        else:
-            np.matmul(X, W, out=out)
-            out += b
-
-    def forward_t(self, W, b, out_t):
-        """``out_t = (X W + b)^T`` (units x rows): the first layer is the output."""
+    def forward_t(self, W, out_t, b=None):
+        """``out_t = (X W + b)^T`` (units x rows); no bias if `b` is None."""
         if self.sparse:
             out_t[...] = (self.X @ W).T
         else:
             np.matmul(W.T, self.X.T, out=out_t)
-        out_t += b[:, None]
+        if b is not None:
+            out_t += b[:, None]
 
     def gradient(self, delta_t, out, work):
         """``out = X^T D`` from the deltas transposed, ``delta_t = D^T``."""
@@ -104,27 +96,14 @@ class FirstLayer:
             np.matmul(delta_t, self.X, out=work.grad_first_t)
             np.copyto(out, work.grad_first_t.T)
 
-    def product(self, V, out):
-        """``out = X V`` (rows x units), for the R-forward pass."""
-        if self.sparse:
-            out[...] = self.X @ V
-        else:
-            np.matmul(self.X, V, out=out)
-
-    def gradient_rows(self, D, out):
-        """``out = X^T D`` from row-major deltas, for the R-backward pass."""
-        if self.sparse:
-            out[...] = self.X.T @ D
-        else:
-            np.matmul(self.X.T, D, out=out)
-
 
 class Activations:
     """What a forward/backward pass keeps for a block of up to `n_rows` rows.
 
-    ``Z[l]`` the activations of hidden layer ``l + 1`` and ``D[l]`` its deltas,
-    one row per sample; the output layer's logits and deltas transposed, one
-    row per output (:meth:`logits_t`, :meth:`delta_t`).
+    The activations of hidden layer ``l + 1`` and their deltas, and the output
+    layer's logits and deltas, all transposed, one row per unit: for an m-row
+    block the contiguous ``(units, m)`` arrays :meth:`z_t`, :meth:`d_t`,
+    :meth:`logits_t` and :meth:`delta_t`.
 
     Parameters
     ----------
@@ -141,9 +120,10 @@ class Activations:
     def __init__(self, layer_sizes, n_rows, dtype, deltas=True):
         sizes = layer_sizes[1:]
         self.n_outputs = sizes[-1]
+        self.hidden = sizes[:-1]
         n_deltas = n_rows if deltas else 0
-        self.Z = [np.empty((n_rows, size), dtype) for size in sizes[:-1]]
-        self.D = [np.empty((n_deltas, size), dtype) for size in sizes[:-1]]
+        self.Z = [np.empty(size * n_rows, dtype) for size in self.hidden]
+        self.D = [np.empty(size * n_deltas, dtype) for size in self.hidden]
         self.logits = np.empty(sizes[-1] * n_rows, dtype)
         self.deltas = np.empty(sizes[-1] * n_deltas, dtype)
 
@@ -151,6 +131,14 @@ class Activations:
     def nbytes(self):
         """Bytes of the buffers."""
         return sum(a.nbytes for a in [*self.Z, *self.D, self.logits, self.deltas])
+
+    def z_t(self, layer, m):
+        """The contiguous ``(units, m)`` activations of hidden layer ``layer + 1``."""
+        return self.Z[layer][: m * self.hidden[layer]].reshape(-1, m)
+
+    def d_t(self, layer, m):
+        """The contiguous ``(units, m)`` deltas of hidden layer ``layer + 1``."""
+        return self.D[layer][: m * self.hidden[layer]].reshape(-1, m)
 
     def logits_t(self, m):
         """The contiguous ``(n_outputs, m)`` logits of an m-row block."""
@@ -164,10 +152,11 @@ class Activations:
 class Scratch:
     """One thread's temporaries for a block of up to `n_rows` rows.
 
-    A scratch array as wide as the widest layer, two per-row vectors, ones,
-    a per-output vector, and for dense data the first layer's products in
-    the transposed layout (see :class:`FirstLayer`). Nothing in it outlives
-    a pass.
+    A scratch array as wide as the widest layer, the hidden layers'
+    pre-activations (as wide as the widest hidden layer), two per-row
+    vectors, ones, a per-output vector, and for dense data the first layer's
+    gradient in the transposed layout (see :class:`FirstLayer`). Nothing in
+    it outlives a pass.
 
     Parameters
     ----------
@@ -185,8 +174,8 @@ class Scratch:
 
     def __init__(self, layer_sizes, n_rows, dtype, dense=True, forward_only=False):
         n_features, sizes = layer_sizes[0], layer_sizes[1:]
+        self._pre = np.empty(max(sizes[:-1], default=0) * n_rows, dtype)
         if dense:
-            self._first_t = np.empty(sizes[0] * n_rows, dtype)
             self.grad_first_t = np.empty((sizes[0], 0 if forward_only else n_features), dtype)
         n_work = 0 if forward_only else n_rows
         self._scratch = np.empty(n_work * max(sizes), dtype)
@@ -199,13 +188,13 @@ class Scratch:
         """Bytes of the buffers."""
         return sum(a.nbytes for a in vars(self).values() if isinstance(a, np.ndarray))
 
-    def scratch(self, m, width):
-        """A contiguous ``(m, width)`` scratch array."""
-        return self._scratch[: m * width].reshape(m, width)
+    def scratch(self, n, width):
+        """A contiguous ``(n, width)`` scratch array (``n * width`` within the widest layer's)."""
+        return self._scratch[: n * width].reshape(n, width)
 
-    def first_t(self, m, width):
-        """A contiguous ``(width, m)`` array for the transposed first layer."""
-        return self._first_t[: m * width].reshape(width, m)
+    def pre(self, units, m):
+        """A contiguous ``(units, m)`` array for a hidden layer's pre-activations."""
+        return self._pre[: units * m].reshape(units, m)
 
 
 class Workspace:
@@ -257,9 +246,11 @@ class Network:
     Notes
     -----
     :meth:`set_params` copies theta into the working dtype once per
-    evaluation; every pass reads that copy (``coefs``, ``intercepts``). The
-    passes write only into the buffers they are given, so any number of
-    threads may run them at once on different buffers.
+    evaluation; every pass reads that copy (``coefs``, ``intercepts``), the
+    forward pass its hidden layers negated for an activation of
+    :data:`~skmlp._activations.NEGATED`. The passes write only into the
+    buffers they are given, so any number of threads may run them at once
+    on different buffers.
     """
 
     def __init__(self, layout, activation, loss=None, dtype=np.float64):
@@ -272,10 +263,22 @@ class Network:
         self.theta = np.empty(layout.n_params, self.dtype)
         self.coefs = layout.coefs(self.theta)
         self.intercepts = layout.intercepts(self.theta)
+        # The forward pass's layers: the hidden ones negated (from their own
+        # copy of theta) if the activation takes -a, the output layer as is.
+        self._negated = np.empty_like(self.theta) if activation in NEGATED else self.theta
+        n_hidden = len(self.coefs) - 1
+        self._forward_layers = list(
+            zip(
+                layout.coefs(self._negated)[:n_hidden] + self.coefs[n_hidden:],
+                layout.intercepts(self._negated)[:n_hidden] + self.intercepts[n_hidden:],
+            )
+        )
 
     def set_params(self, theta):
         """Take the parameters (float64) for the following passes."""
         self.theta[...] = theta
+        if self._negated is not self.theta:
+            np.negative(self.theta, out=self._negated)
 
     def block(self, X):
         """A :class:`FirstLayer` for the rows `X` (cast to the working dtype)."""
@@ -290,8 +293,8 @@ class Network:
     def forward_workspace(self, n_rows, dense=True):
         """``(acts, work)`` for :meth:`forward` alone on blocks of up to `n_rows` rows.
 
-        ``forward_row_bytes(layer_sizes, itemsize, dense)`` bytes per row,
-        plus a few per-output vectors.
+        ``forward_row_bytes(layer_sizes, itemsize)`` bytes per row, plus a few
+        per-output vectors.
         """
         sizes = self.layout.layer_sizes
         acts = Activations(sizes, n_rows, self.dtype, deltas=False)
@@ -307,36 +310,28 @@ class Network:
         return Gradient(self.layout, self.dtype)
 
     def forward(self, block, acts, work, inspect_first=None):
-        """Fill ``acts.Z`` with the block's hidden activations.
+        """Fill ``acts.z_t`` with the block's hidden activations.
 
         Returns the logits, transposed: ``acts.logits_t(m)``, one row per output.
-        ``inspect_first(a_1)``, if given, sees the first layer's
-        pre-activation before anything else is done with it.
+        ``inspect_first(a)``, if given, sees the first layer's pre-activation
+        (or its negation) before anything else is done with it.
         """
         m = block.n_rows
         last = len(self.coefs) - 1
-        A = None
-        for i, (W, b) in enumerate(zip(self.coefs, self.intercepts)):
-            if i == last:
-                logits = acts.logits_t(m)
-                if i == 0:
-                    block.forward_t(W, b, logits)
-                    if inspect_first is not None:
-                        inspect_first(logits)
-                else:
-                    np.matmul(W.T, A.T, out=logits)
-                    logits += b[:, None]
-                return logits
-            Z = acts.Z[i][:m]
+        Z_t = None
+        for i, (W, b) in enumerate(self._forward_layers):
+            A_t = acts.logits_t(m) if i == last else work.pre(W.shape[1], m)
             if i == 0:
-                block.forward(W, b, Z, work)
+                block.forward_t(W, A_t, b)
                 if inspect_first is not None:
-                    inspect_first(Z)
+                    inspect_first(A_t)
             else:
-                np.matmul(A, W, out=Z)
-                Z += b
-            self._activate(Z)
-            A = Z
+                np.matmul(W.T, Z_t, out=A_t)
+                A_t += b[:, None]
+            if i == last:
+                return A_t
+            Z_t = acts.z_t(i, m)
+            self._activate(A_t, Z_t)
 
     def loss_and_delta(self, logits_t, target, w, acts, work):
         """The block's weighted loss; ``acts.delta_t`` gets the output deltas.
@@ -350,7 +345,7 @@ class Network:
         """The block's gradient into `grad` (a :class:`Gradient`).
 
         Reads the activations of :meth:`forward` and the output deltas of
-        :meth:`loss_and_delta`; overwrites ``acts.D``.
+        :meth:`loss_and_delta`; overwrites ``acts.d_t``.
         """
         m = block.n_rows
         delta_t = acts.delta_t(m)
@@ -359,14 +354,13 @@ class Network:
             if i == 0:
                 block.gradient(delta_t, grad.coefs[0], work)
             else:
-                np.matmul(acts.Z[i - 1][:m].T, delta_t.T, out=grad.coefs[i])
+                np.matmul(acts.z_t(i - 1, m), delta_t.T, out=grad.coefs[i])
             np.matmul(delta_t, ones, out=grad.intercepts[i])
             if i > 0:
-                D_prev = acts.D[i - 1][:m]
-                np.matmul(delta_t.T, self.coefs[i].T, out=D_prev)
-                Z_prev = acts.Z[i - 1][:m]
-                self._derivative(Z_prev, D_prev, work.scratch(m, Z_prev.shape[1]))
-                delta_t = D_prev.T
+                below = acts.d_t(i - 1, m)
+                np.matmul(self.coefs[i], delta_t, out=below)
+                self._derivative(acts.z_t(i - 1, m), below, work.scratch(*below.shape))
+                delta_t = below
 
     def loss_and_grad(self, block, target, w, acts, work, grad, loss_logits=None):
         """Forward, loss and backward: the block's loss; its gradient into `grad`.
@@ -419,8 +413,9 @@ class Network:
         direction : Gradient
             The direction ``v`` in the working dtype, with layer views.
         r_acts : Activations
-            The thread's buffers for the hidden layers' R-quantities: ``Z[l]``
-            gets ``R{a_l}``, ``D[l]`` first ``R{Z_l}``, then ``R{d_l}``.
+            The thread's buffers for the hidden layers' R-quantities
+            (transposed): ``z_t(l)`` gets ``R{a_l}``, ``d_t(l)`` first
+            ``R{Z_l}``, then ``R{d_l}``.
         work : Scratch
             Temporaries.
         out : Gradient
@@ -432,47 +427,49 @@ class Network:
         n_layers = len(self.coefs)
         n_outputs = self.layout.layer_sizes[-1]
         W, V, c = self.coefs, direction.coefs, direction.intercepts
-        Z = [acts.Z[i][:m] for i in range(n_layers - 1)]
-        D = [acts.D[i][:m] for i in range(n_layers - 1)] + [acts.delta_t(m).T]
-        # The output layer's R-quantities are new (rows x outputs) arrays.
-        RA = [r_acts.Z[i][:m] for i in range(n_layers - 1)]
-        RA.append(np.empty((m, n_outputs), self.dtype))
-        RD = [r_acts.D[i][:m] for i in range(n_layers - 1)]
-        RD.append(np.empty((m, n_outputs), self.dtype))
+        ones = work.ones[:m]
+        # Every quantity transposed (units x rows), as in the passes.
+        Z = [acts.z_t(i, m) for i in range(n_layers - 1)]
+        D = [acts.d_t(i, m) for i in range(n_layers - 1)] + [acts.delta_t(m)]
+        # The output layer's R-quantities are new arrays.
+        RA = [r_acts.z_t(i, m) for i in range(n_layers - 1)]
+        RA.append(np.empty((n_outputs, m), self.dtype))
+        RD = [r_acts.d_t(i, m) for i in range(n_layers - 1)]
+        RD.append(np.empty((n_outputs, m), self.dtype))
         derivative = self._derivative
 
         # R-forward: R{a_l}, and R{Z_l} = f'(a_l) R{a_l} for the hidden layers.
         for i in range(n_layers):
             if i == 0:
-                block.product(V[0], RA[0])
+                block.forward_t(V[0], RA[0])
             else:
-                np.matmul(RD[i - 1], W[i], out=RA[i])
-                RA[i] += Z[i - 1] @ V[i]
-            RA[i] += c[i]
+                np.matmul(W[i].T, RD[i - 1], out=RA[i])
+                RA[i] += V[i].T @ Z[i - 1]
+            RA[i] += c[i][:, None]
             if i < n_layers - 1:
                 RD[i][...] = RA[i]
-                derivative(Z[i], RD[i], work.scratch(m, RD[i].shape[1]))
+                derivative(Z[i], RD[i], work.scratch(*RD[i].shape))
 
-        # R{d_L} = w H_out R{a_L}.
-        self.loss.hessian_product(acts.logits_t(m).T, w[:, None], RA[-1], RD[-1])
+        # R{d_L} = w H_out R{a_L}, in the loss's rows x outputs orientation.
+        self.loss.hessian_product(acts.logits_t(m).T, w[:, None], RA[-1].T, RD[-1].T)
 
         # R-backward.
         for i in range(n_layers - 1, -1, -1):
             if i == 0:
-                block.gradient_rows(RD[0], out.coefs[0])
+                block.gradient(RD[0], out.coefs[0], work)
             else:
-                np.matmul(Z[i - 1].T, RD[i], out=out.coefs[i])
+                np.matmul(Z[i - 1], RD[i].T, out=out.coefs[i])
             if exact and i > 0:
-                out.coefs[i] += RD[i - 1].T @ D[i]  # R{Z_{i-1}}^T d_i
-            np.sum(RD[i], axis=0, out=out.intercepts[i])
+                out.coefs[i] += RD[i - 1] @ D[i].T  # R{Z_{i-1}}^T d_i
+            np.matmul(RD[i], ones, out=out.intercepts[i])
             if i == 0:
                 break
-            below = RD[i] @ W[i].T
+            below = W[i] @ RD[i]
             if exact:
-                below += D[i] @ V[i].T
-            derivative(Z[i - 1], below, work.scratch(m, below.shape[1]))
+                below += V[i] @ D[i]
+            derivative(Z[i - 1], below, work.scratch(*below.shape))
             if exact and self.activation in ("logistic", "tanh"):
-                signal = D[i] @ W[i].T  # d_i W_i^T, before f'
+                signal = W[i] @ D[i]  # (d_i W_i^T)^T, before f'
                 signal *= second_derivative(self.activation, Z[i - 1])
                 signal *= RA[i - 1]
                 below += signal
@@ -482,7 +479,7 @@ class Network:
         """The logits' Jacobian for rows ``start:stop`` of the block: (n_outputs, rows, n_params).
 
         ``J[j, i]`` is d logit_j(x_i) / d theta, from backpropagating each
-        output's unit vector through the stored forward pass (``acts.Z`` at
+        output's unit vector through the stored forward pass (``acts.z_t`` at
         the current parameters): ``dlogit / dW_l = Z_{l-1} (x) D_l``,
         ``dlogit / db_l = D_l``, ``D_{l-1} = (D_l W_l^T) f'(a_{l-1})``.
         Allocates the result (the Gauss-Newton matrix's rows of one block).
@@ -500,7 +497,7 @@ class Network:
                 A = block.X[start:stop]
                 A = A.toarray() if block.sparse else A
             else:
-                A = acts.Z[i - 1][start:stop]
+                A = acts.z_t(i - 1, block.n_rows)[:, start:stop].T
             fan_in, fan_out = self.coefs[i].shape
             weights = J[:, :, W_at[i][0, 0] : W_at[i][-1, -1] + 1]
             # The outer products written straight into J (no temporary).

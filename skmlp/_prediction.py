@@ -30,10 +30,10 @@ def working_dtype(X):
     return np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
 
 
-def chunk_row_bytes(layer_sizes, itemsize=8, dense=True):
+def chunk_row_bytes(layer_sizes, itemsize=8):
     """A thread's bytes per chunk row: forward buffers, the transform's temporaries."""
     # log_proba: the logits made contiguous, log_expit, log_softmax's three.
-    return forward_row_bytes(layer_sizes, itemsize, dense) + 6 * itemsize * layer_sizes[-1]
+    return forward_row_bytes(layer_sizes, itemsize) + 6 * itemsize * layer_sizes[-1]
 
 
 def predict_chunks(layout, theta, X, activation, transform, out, n_jobs=None, assert_finite=None):
@@ -83,7 +83,7 @@ def predict_chunks(layout, theta, X, activation, transform, out, n_jobs=None, as
         X = X.tocsr()
     sizes = layout.layer_sizes
     work = row_work(sizes)
-    batch = prediction_batch_size(n_samples, chunk_row_bytes(sizes, dtype.itemsize, dense), work)
+    batch = prediction_batch_size(n_samples, chunk_row_bytes(sizes, dtype.itemsize), work)
     starts = range(0, n_samples, batch)
     n_threads = prediction_threads(n_jobs, n_samples * work, len(starts))
     errors = np.geterr()  # threads start from numpy's default error state

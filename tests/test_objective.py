@@ -128,29 +128,114 @@ def test_loss_is_finite_and_silent_for_huge_logits(out_activation):
     assert np.all(np.isfinite(clf.predict_proba(X)))
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sigmoid_forms_match_expit(dtype):
-    from scipy.special import expit
+# A few ulp: numpy's exp and log are within 4 ulp wherever it vectorizes them,
+# and each form adds two roundings at most.
+ULPS = 6
+# Each dtype's exp range: its result is subnormal (or 0) below, inf above;
+# the grid goes beyond both ends.
+EXP_RANGE = {np.float64: (-745.2, 709.8), np.float32: (-103.9, 88.7)}
 
-    from skmlp._activations import (
-        FLOAT32_LOGISTIC_BY_TANH,
-        inplace_logistic,
-        logistic_by_exp,
-        logistic_by_tanh,
+
+def exact_grid(dtype):
+    """Floats of `dtype` across (and past) exp's range, denser near 0."""
+    lo, hi = EXP_RANGE[dtype]
+    u = np.concatenate(
+        [
+            np.linspace(lo - 5, hi + 5, 1501),
+            np.linspace(-3, 3, 301),
+            [-40, -38, -20, -5, -1e-30, 0, 1e-30, 2 * hi],
+        ]
     )
+    return np.unique(u.astype(dtype))
 
-    # Far beyond exp's overflow (-709 in float64, -88 in float32): no warning.
-    a = np.concatenate([np.linspace(-1000, 1000, 20001), [-np.inf, np.inf]]).astype(dtype)
-    expected = expit(a.astype(np.float64))
-    eps = np.finfo(dtype).eps
-    by_exp, by_tanh, chosen = a.copy(), a.copy(), a.copy()
-    logistic_by_exp(by_exp)
-    logistic_by_tanh(by_tanh)
-    inplace_logistic(chosen)
-    # The exp form is accurate relative to the value everywhere; the tanh form
-    # cancels for a < 0 (1 + tanh(a / 2)) and is accurate only absolutely.
-    # (Below the smallest normal number, down to the subnormals' 0.)
-    np.testing.assert_allclose(by_exp, expected, rtol=4 * eps, atol=np.finfo(dtype).tiny)
-    np.testing.assert_allclose(by_tanh, expected, rtol=0, atol=4 * eps)
-    tanh_chosen = dtype == np.float32 and FLOAT32_LOGISTIC_BY_TANH
-    np.testing.assert_array_equal(chosen, by_tanh if tanh_chosen else by_exp)
+
+def mp_values(f, x):
+    """``f(x)`` in 50 digits for every float of `x` (mpmath is the reference)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(50):
+        return [f(mpmath, mpmath.mpf(float(v))) for v in x]
+
+
+def ulp_errors(computed, reference, dtype, also=None):
+    """``|computed - reference|`` in ulps of the reference rounded to `dtype`.
+
+    Below the smallest normal number an ulp is the smallest subnormal;
+    `also`, if given, is added to the spacing (an absolute allowance).
+    """
+    mpmath = pytest.importorskip("mpmath")
+    rounded = np.array([float(r) for r in reference]).astype(dtype)
+    spacing = np.spacing(np.abs(rounded)).astype(np.float64)
+    if also is not None:
+        spacing = spacing + also
+    with mpmath.workdps(50):
+        error = [abs(mpmath.mpf(float(c)) - r) for c, r in zip(computed, reference)]
+    return np.array([float(e) for e in error]) / spacing
+
+
+def expit_mp(mp, u):
+    return 1 / (1 + mp.exp(-u))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_logistic_loss_and_delta_to_a_few_ulp(dtype):
+    # softplus(u) and expit(u) against 50 digits, for y = 0 (u = a) and
+    # y = 1 (u = -a, delta -expit(u)); the delta once for all u, one output
+    # per u, the loss u by u.
+    from skmlp._losses import LogisticLoss
+    from skmlp._network import Scratch
+
+    loss = LogisticLoss()
+    u = exact_grid(dtype)
+    n = len(u)
+    w = np.ones(1, dtype)
+    expit_u = mp_values(expit_mp, u)
+    for sign, target in [(1, np.array([], np.intp)), (-1, np.arange(n))]:
+        delta = np.empty((n, 1), dtype)
+        loss.loss_and_delta(sign * u[:, None], target, w, delta, Scratch((1, n), 1, dtype))
+        assert np.all(ulp_errors(sign * delta[:, 0], expit_u, dtype) <= ULPS)
+    if dtype == np.float64:  # the issue's case: (1 + tanh(u / 2)) / 2 gave 2e-8 here
+        at = np.flatnonzero(u == -40)[0]
+        assert abs(delta[at, 0] / -float(expit_u[at]) - 1) <= 1e-15
+
+    values = []
+    for a in u:
+        work = Scratch((1, 1), 1, dtype)
+        logit, delta = np.full((1, 1), a, dtype), np.empty((1, 1), dtype)
+        values.append(loss.loss_and_delta(logit, np.array([], np.intp), w, delta, work))
+    softplus = mp_values(lambda mp, x: mp.log1p(mp.exp(x)), u)
+    assert np.all(ulp_errors(values, softplus, dtype) <= ULPS)
+
+    # Infinite logits: exact limits, and no warning (pytest runs with -W error).
+    a = np.array([[-np.inf], [np.inf], [-np.inf], [np.inf]], dtype)
+    delta = np.empty_like(a)
+    value = loss.loss_and_delta(
+        a, np.array([2, 3]), np.ones(1, dtype), delta, Scratch((1, 4), 1, dtype)
+    )
+    assert value == np.inf
+    np.testing.assert_array_equal(delta[:, 0], [0, 1, -1, 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hidden_sigmoid_and_derivative_to_a_few_ulp(dtype):
+    from skmlp._activations import inplace_logistic_derivative, logistic_of_negated
+
+    a = exact_grid(dtype)
+    z = np.empty_like(a)
+    logistic_of_negated(-a, z)  # the engine's form, from -a
+    expected = mp_values(expit_mp, a)
+    assert np.all(ulp_errors(z, expected, dtype) <= ULPS)
+    limits = np.empty(2, dtype)
+    logistic_of_negated(np.array([np.inf, -np.inf], dtype), limits)
+    np.testing.assert_array_equal(limits, [0, 1])
+
+    # f'(a) = z (1 - z) from z alone: 1 - z cancels for a > 0, so there the
+    # error is z's (absolute, a few ulp of z) rather than relative to f'.
+    slope = np.ones_like(z)
+    inplace_logistic_derivative(z, slope)
+    exact_slope = mp_values(lambda mp, x: expit_mp(mp, x) * expit_mp(mp, -x), a)
+    negative = a <= 0
+    errors = ulp_errors(slope, exact_slope, dtype)
+    assert np.all(errors[negative] <= ULPS)
+    z_spacing = np.spacing(z.astype(dtype)).astype(np.float64)
+    errors = ulp_errors(slope, exact_slope, dtype, also=z_spacing)
+    assert np.all(errors[~negative] <= ULPS)
