@@ -81,7 +81,7 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         curvature="auto",
         max_iter=200,
         max_fun=15000,
-        tol=1e-5,
+        tol=1e-4,
         init_epsilon=None,
         batch_size=None,
         n_jobs=None,

@@ -352,6 +352,33 @@ def test_digits_accuracy_matches_mlpclassifier():
     assert ours_acc >= theirs_acc - 0.01
 
 
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_swap_from_mlpclassifier_fits_without_a_warning(random_state):
+    # Issue 25: MLPClassifier((50,), max_iter=300) fits the standardized
+    # digits silently; the same call here warned on every fit at tol=1e-5
+    # (L-BFGS still above it after 300 iterations). At the default tol it
+    # converges by tol, well within the budget (benchmarks/defaults_tol.py).
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = BackpropMLPClassifier(hidden_layer_sizes=(50,), max_iter=300, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.n_iter_ < clf.max_iter
+    with build_problem(clf, X, y) as objective:
+        _, grad = objective.loss_and_grad(clf._theta)
+    assert np.max(np.abs(grad)) <= clf.tol  # converged by tol, not stopped
+
+
+def test_default_tol_is_mlpclassifiers_and_mlpregressors():
+    from sklearn.neural_network import MLPRegressor
+
+    from skmlp import BackpropMLPRegressor
+
+    defaults = {BackpropMLPClassifier().tol, BackpropMLPRegressor().tol}
+    assert defaults == {MLPClassifier().tol, MLPRegressor().tol} == {1e-4}
+
+
 # ------------------------------------------------------------ bad input
 
 BAD_X = [
