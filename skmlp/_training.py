@@ -195,18 +195,7 @@ def train(problem, estimator, context, fitted_attributes, task_data):
         theta, loss = monitor.best_theta, result.loss_curve[monitor.best_iter - 1]
     elif problem.has_validation:
         best_score = unscored_score
-    summary = (
-        f"{estimator.solver}: {result.reason} after {result.n_iter} iterations, "
-        f"{result.n_fun} evaluations, "
-    )
-    if problem.has_validation:  # the kept parameters are not the last iterate's
-        summary += (
-            f"{monitor.elapsed():.2f} s ({result.message}); kept "
-            f"{kept_parameters(monitor, result.n_iter, loss, best_score)}"
-        )
-    else:
-        summary += f"loss {loss:.8f}, {monitor.elapsed():.2f} s ({result.message})"
-    monitor.finish(summary)
+    monitor.finish(_summary(estimator.solver, result, monitor, loss, best_score, problem))
     if result.interrupt is None:
         _warn_unless_converged(problem, result, estimator, penalty_scale)
     fit = FitResult(
@@ -244,6 +233,17 @@ def _warn_unless_converged(problem, result, estimator, penalty_scale):
     )
     if message is not None:
         warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
+
+
+def _summary(solver, result, monitor, loss, best_score, problem):
+    """The verbose summary: why the solver stopped, and with early stopping
+    which parameters were kept (not the last iterate's)."""
+    summary = f"{solver}: {result.reason} after {result.n_iter} iterations, "
+    summary += f"{result.n_fun} evaluations, "
+    if problem.has_validation:
+        kept = kept_parameters(monitor, result.n_iter, loss, best_score)
+        return f"{summary}{monitor.elapsed():.2f} s ({result.message}); kept {kept}"
+    return f"{summary}loss {loss:.8f}, {monitor.elapsed():.2f} s ({result.message})"
 
 
 def kept_parameters(monitor, n_iter, loss, score):
