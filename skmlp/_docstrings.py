@@ -58,8 +58,9 @@ PARAGRAPHS = {
     tol : float, default=1e-4
         Convergence tolerance: on the gradient of J for 'lbfgs', 'tnc', 'cg',
         'bfgs' and 'lm' (its largest component) and 'trust-ncg' and
-        'trust-krylov' (its Euclidean norm), on the relative step for
-        'newton-cg'; with early stopping also the least improvement of the
+        'trust-krylov' (its Euclidean norm), on the step for 'newton-cg'
+        (the mean absolute change of the parameters, scipy's xtol); with
+        early stopping also the least improvement of the
         validation score that counts. The default is MLPClassifier's and
         MLPRegressor's (their 'lbfgs' compares it with the gradient too);
         the user guide's "Coming from MLPClassifier" measures how often each
