@@ -60,11 +60,11 @@ PARAGRAPHS = {
         'bfgs' and 'lm' (its largest component) and 'trust-ncg' and
         'trust-krylov' (its Euclidean norm), on the step for 'newton-cg'
         (the mean absolute change of the parameters, scipy's xtol); with
-        early stopping also the least improvement of the
-        validation score that counts. The default is MLPClassifier's and
-        MLPRegressor's (their 'lbfgs' compares it with the gradient too);
-        the user guide's "Coming from MLPClassifier" measures how often each
-        value warns. A fit that stops above `tol` warns
+        early stopping also the least improvement of the validation score
+        that counts. The default is MLPClassifier's and MLPRegressor's
+        (their 'lbfgs' compares it with the gradient too); the user guide's
+        "Coming from MLPClassifier" measures how often each value warns. A
+        fit that stops above `tol` warns
         (:class:`~sklearn.exceptions.ConvergenceWarning`).""",
     "init_epsilon": """\
     init_epsilon : float, default=None
