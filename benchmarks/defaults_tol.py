@@ -3,7 +3,12 @@
 Usage::
 
     python benchmarks/defaults_tol.py [--tols 1e-5 1e-4] [--seeds 3] [--solvers lbfgs cg ...]
-                                      [--only classifier|regressor]
+                                      [--only classifier|regressor] [--skip PREFIX ...]
+                                      [--select PREFIX ...]
+
+The user guide's tables: ``--solvers lbfgs --tols 1e-5 1e-4 1e-3``; the
+other solvers with ``--seeds 1 --skip digits`` and, on the digits swap,
+``--seeds 2 --select "digits, (50,)"``.
 
 The evidence for the default ``tol`` (docs/user_guide/from_mlpclassifier.rst,
 "The default tol"). A user swapping ``MLPClassifier(**kw)`` for
@@ -256,6 +261,7 @@ def main():
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS))
     parser.add_argument("--only", choices=("classifier", "regressor"))
     parser.add_argument("--skip", nargs="*", default=[], help="settings whose name starts so")
+    parser.add_argument("--select", nargs="*", default=[], help="only these settings (prefixes)")
     args = parser.parse_args()
     print("\n".join(machine_description()))
     print(f"skmlp from {os.path.dirname(skmlp.__file__)}; one thread each (n_jobs=1, BLAS 1)")
@@ -265,6 +271,8 @@ def main():
     if args.only != "classifier":
         settings += regression_settings()
     settings = [s for s in settings if not s.name.startswith(tuple(args.skip) or ("\0",))]
+    if args.select:
+        settings = [s for s in settings if s.name.startswith(tuple(args.select))]
     summary = {}
     start = time.perf_counter()
     with threadpool_limits(1):
