@@ -44,7 +44,7 @@ print(f"{len(y_train)} training rows, {len(y_test)} test rows, {X.shape[1]} feat
 # %%
 # The course's network: 25 logistic hidden units and L-BFGS. ``alpha=3``
 # (the course's lambda) converges in under 1000 iterations at the default
-# ``tol=1e-5``; ``max_iter=3000`` leaves room, so no ConvergenceWarning.
+# ``tol=1e-4``; ``max_iter=3000`` leaves room, so no ConvergenceWarning.
 reg = make_pipeline(
     StandardScaler(),
     BackpropMLPRegressor(hidden_layer_sizes=(25,), alpha=3.0, max_iter=3000, random_state=0),

@@ -33,7 +33,7 @@ from ._problem import (
     make_objective,
     working_dtype,
 )
-from ._solvers import CURVATURES, SOLVERS
+from ._solvers import CURVATURES, SOLVERS, check_solver
 from ._training import train
 from ._validation import check_parameters
 
@@ -81,7 +81,7 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         curvature="auto",
         max_iter=200,
         max_fun=15000,
-        tol=1e-5,
+        tol=1e-4,
         init_epsilon=None,
         batch_size=None,
         n_jobs=None,
@@ -109,6 +109,12 @@ class BaseBackpropMLP(CallbackSupportMixin, BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+
+    def _validate_params(self):
+        # An unknown solver gets a message for MLPClassifier's users (no
+        # 'adam' or 'sgd' in full-batch training) before scikit-learn's checks.
+        check_solver(self.solver, type(self).__name__)
+        super()._validate_params()
 
     # ------------------------------------------------------------------ fit
 

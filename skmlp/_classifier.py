@@ -145,7 +145,7 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
         curvature="auto",
         max_iter=200,
         max_fun=15000,
-        tol=1e-5,
+        tol=1e-4,
         init_epsilon=None,
         batch_size=None,
         n_jobs=None,

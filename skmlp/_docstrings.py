@@ -55,10 +55,17 @@ PARAGRAPHS = {
         Maximum number of objective evaluations (loss and gradient), never
         exceeded by any solver; ``n_fun_`` counts every one.""",
     "tol": """\
-    tol : float, default=1e-5
-        Convergence tolerance: on the gradient for 'lbfgs', 'tnc', 'cg',
-        'bfgs', 'trust-ncg' and 'trust-krylov', on the relative step for
-        'newton-cg'.""",
+    tol : float, default=1e-4
+        Convergence tolerance: on the gradient of J for 'lbfgs', 'tnc', 'cg',
+        'bfgs' and 'lm' (its largest component) and 'trust-ncg' and
+        'trust-krylov' (its Euclidean norm), on the step for 'newton-cg'
+        (the mean absolute change of the parameters, scipy's xtol); with
+        early stopping also the least improvement of the validation score
+        that counts. The default is MLPClassifier's and MLPRegressor's
+        (their 'lbfgs' compares it with the gradient too); the user guide's
+        "Coming from MLPClassifier" measures how often each value warns. A
+        fit that stops above `tol` warns
+        (:class:`~sklearn.exceptions.ConvergenceWarning`).""",
     "init_epsilon": """\
     init_epsilon : float, default=None
         Initial weights and intercepts are drawn from U(-b, b) with

@@ -130,7 +130,7 @@ class BackpropMLPRegressor(RegressorMixin, BaseBackpropMLP):
         curvature="auto",
         max_iter=200,
         max_fun=15000,
-        tol=1e-5,
+        tol=1e-4,
         init_epsilon=None,
         batch_size=None,
         n_jobs=None,

@@ -10,11 +10,13 @@ iteration budget too; a run stopped by a budget returns the last completed
 iterate.
 """
 
+import difflib
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ._lm import MAX_PARAMS, levenberg_marquardt
 
@@ -134,6 +136,41 @@ SOLVERS = {
         name="lm",
     ),
 }
+
+
+# MLPClassifier's and MLPRegressor's minibatch solvers, which full-batch training has not.
+STOCHASTIC_SOLVERS = ("adam", "sgd")
+
+
+def check_solver(solver, owner):
+    """Refuse an unknown `solver` as scikit-learn's parameter validation does,
+    with a message for the user of MLPClassifier / MLPRegressor.
+
+    Raises :class:`~sklearn.utils._param_validation.InvalidParameterError`
+    (a ValueError) naming the solvers in sorted order and the closest one:
+    'lbfgs' for 'adam' and 'sgd' (skmlp trains full-batch), else the nearest
+    spelling when one is near.
+    """
+    if isinstance(solver, str) and solver in SOLVERS:
+        return
+    names = ", ".join(repr(name) for name in sorted(SOLVERS))
+    message = (
+        f"The 'solver' parameter of {owner} must be a str among {{{names}}}. "
+        f"Got {solver!r} instead."
+    )
+    if isinstance(solver, str) and solver.lower() in STOCHASTIC_SOLVERS:
+        sklearn_name = owner.replace("Backprop", "")
+        message += (
+            f" {owner} trains full-batch (every step uses the whole training set, "
+            "through scipy's optimizers), so it has no minibatch solvers such as "
+            "'adam' or 'sgd'. The closest is solver='lbfgs', the same method as "
+            f"{sklearn_name}(solver='lbfgs')."
+        )
+    elif isinstance(solver, str):
+        close = difflib.get_close_matches(solver.lower(), sorted(SOLVERS), n=1)
+        if close:
+            message += f" Did you mean {close[0]!r}?"
+    raise InvalidParameterError(message)
 
 
 def gradient_norm(solver, grad):

@@ -47,6 +47,24 @@ def _balanced(counts, weights):
     return out
 
 
+def _check_class_weight_keys(class_weight, classes):
+    """Refuse class_weight keys that are not classes, naming them and the classes.
+
+    As scikit-learn's ``compute_class_weight``, keys that are not classes are
+    an error only when some class has no weight: a class weight for a class
+    absent from one cross-validation fold does no harm.
+    """
+    known = set(plain_value(classes))
+    unknown = [key for key in class_weight if plain_value(key) not in known]
+    unweighted = [c for c in classes if c not in class_weight]
+    if unknown and unweighted:
+        raise ValueError(
+            f"class_weight has keys {plain_value(unknown)} that are not classes of y: "
+            f"the classes are {plain_value(classes)} (without a weight: "
+            f"{plain_value(unweighted)}). Key the weights by the labels of y."
+        )
+
+
 class ClassTargets:
     """Class labels (1-D) or a binary indicator matrix (multilabel).
 
@@ -314,8 +332,9 @@ class ClassTargets:
         'balanced' counts each class by its rows' sample weights: ``S /
         (n_classes * S_c)`` (per label and value for multilabel targets), so
         that a row repeated k times and a row of weight k count alike. A
-        dict gives each class its weight (scikit-learn's errors for unknown
-        classes, and for multilabel targets).
+        dict gives each class its weight (keys that are not classes named,
+        see :func:`_check_class_weight_keys`; scikit-learn's error for
+        multilabel targets).
         """
         class_weight = self.class_weight
         if class_weight is None:
@@ -327,6 +346,7 @@ class ClassTargets:
         elif class_weight == "balanced":
             self.weights = _balanced(counts, weights)
         else:
+            _check_class_weight_keys(class_weight, self.classes)
             self.weights = np.asarray(
                 compute_class_weight(class_weight, classes=self.classes, y=self.classes),
                 np.float64,

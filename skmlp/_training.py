@@ -195,11 +195,7 @@ def train(problem, estimator, context, fitted_attributes, task_data):
         theta, loss = monitor.best_theta, result.loss_curve[monitor.best_iter - 1]
     elif problem.has_validation:
         best_score = unscored_score
-    monitor.finish(
-        f"{estimator.solver}: {result.reason} after {result.n_iter} iterations, "
-        f"{result.n_fun} evaluations, loss {loss:.8f}, "
-        f"{monitor.elapsed():.2f} s ({result.message})"
-    )
+    monitor.finish(_summary(estimator.solver, result, monitor, loss, best_score, problem))
     if result.interrupt is None:
         _warn_unless_converged(problem, result, estimator, penalty_scale)
     fit = FitResult(
@@ -239,15 +235,37 @@ def _warn_unless_converged(problem, result, estimator, penalty_scale):
         warnings.warn(message, ConvergenceWarning, stacklevel=user_stacklevel())
 
 
+def _summary(solver, result, monitor, loss, best_score, problem):
+    """The verbose summary: why the solver stopped, and with early stopping
+    which parameters were kept (not the last iterate's)."""
+    summary = f"{solver}: {result.reason} after {result.n_iter} iterations, "
+    summary += f"{result.n_fun} evaluations, "
+    if problem.has_validation:
+        kept = kept_parameters(monitor, result.n_iter, loss, best_score)
+        return f"{summary}{monitor.elapsed():.2f} s ({result.message}); kept {kept}"
+    return f"{summary}loss {loss:.8f}, {monitor.elapsed():.2f} s ({result.message})"
+
+
+def kept_parameters(monitor, n_iter, loss, score):
+    """Which parameters a fit keeps, as the summary and an interrupt's note say it.
+
+    With early stopping, the best validation score's iteration (numbers
+    formatted as on its verbose line), or the initial parameters when the
+    solver stopped before its first iteration; else the last iterate.
+    """
+    if monitor.best_theta is not None:
+        return (
+            f"the parameters of the best validation score (iteration {monitor.best_iter}, "
+            f"validation score {score:.6f}, loss {loss:.8f})"
+        )
+    if score is not None and n_iter == 0:
+        return f"the initial parameters (validation score {score:.6f}, loss {loss:.8f})"
+    return f"the last completed iterate (iteration {n_iter}, loss {loss:.8f})"
+
+
 def _note_interrupt(result, monitor, fit, name):
     """Say on the interrupt which parameters the estimator was fitted with."""
-    if monitor.best_theta is not None:
-        kept = (
-            "the parameters of the best validation score (iteration "
-            f"{monitor.best_iter}, validation score {fit.best_validation_score:.6g})"
-        )
-    else:
-        kept = f"the last completed iterate (iteration {result.n_iter}, loss {fit.loss:.6g})"
+    kept = kept_parameters(monitor, result.n_iter, fit.loss, fit.best_validation_score)
     note = (
         f"{name}.fit was interrupted after {result.n_iter} iterations; the "
         f"estimator is fitted with {kept}."

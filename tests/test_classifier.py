@@ -21,6 +21,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skmlp import BackpropMLPClassifier, pack, unpack
 from skmlp._problem import build_problem
@@ -351,6 +352,33 @@ def test_digits_accuracy_matches_mlpclassifier():
     assert ours_acc >= theirs_acc - 0.01
 
 
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_swap_from_mlpclassifier_fits_without_a_warning(random_state):
+    # Issue 25: MLPClassifier((50,), max_iter=300) fits the standardized
+    # digits silently; the same call here warned on every fit at tol=1e-5
+    # (L-BFGS still above it after 300 iterations). At the default tol it
+    # converges by tol, well within the budget (benchmarks/defaults_tol.py).
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = BackpropMLPClassifier(hidden_layer_sizes=(50,), max_iter=300, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.n_iter_ < clf.max_iter
+    with build_problem(clf, X, y) as objective:
+        _, grad = objective.loss_and_grad(clf._theta)
+    assert np.max(np.abs(grad)) <= clf.tol  # converged by tol, not stopped
+
+
+def test_default_tol_is_mlpclassifiers_and_mlpregressors():
+    from sklearn.neural_network import MLPRegressor
+
+    from skmlp import BackpropMLPRegressor
+
+    defaults = {BackpropMLPClassifier().tol, BackpropMLPRegressor().tol}
+    assert defaults == {MLPClassifier().tol, MLPRegressor().tol} == {1e-4}
+
+
 # ------------------------------------------------------------ bad input
 
 BAD_X = [
@@ -393,10 +421,55 @@ def test_bad_hidden_layer_sizes(sizes, iris):
 
 
 def test_bad_parameters(iris):
-    with pytest.raises(ValueError, match=r"'solver' parameter .* must be a str among"):
-        BackpropMLPClassifier(solver="adam").fit(*iris)
     with pytest.raises(ValueError, match="'alpha' parameter"):
         BackpropMLPClassifier(alpha=-1).fit(*iris)
+
+
+SOLVER_NAMES = re.escape(
+    "must be a str among {'bfgs', 'cg', 'lbfgs', 'lm', 'newton-cg', 'tnc', "
+    "'trust-krylov', 'trust-ncg'}"
+)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_minibatch_solvers_are_explained_to_mlpclassifier_users(solver, iris):
+    X, y = iris
+    clf = BackpropMLPClassifier(solver=solver, max_iter=5, random_state=0)
+    with pytest.raises(InvalidParameterError) as error:
+        clf.fit(X, y)
+    message = str(error.value)
+    # scikit-learn's form (what check_estimator asks), the solvers sorted, ...
+    assert re.search(
+        rf"The 'solver' parameter of BackpropMLPClassifier {SOLVER_NAMES}\. "
+        rf"Got '{solver}' instead\.",
+        message,
+    )
+    # ... why there is no Adam or SGD, and what to use instead.
+    assert "trains full-batch (every step uses the whole training set" in message
+    assert message.endswith(
+        "The closest is solver='lbfgs', the same method as MLPClassifier(solver='lbfgs')."
+    )
+    assert clf.__dict__ == clone(clf).__dict__  # unchanged: unfitted
+
+
+@pytest.mark.parametrize(
+    ("solver", "suggestion"),
+    [("lbgfs", " Did you mean 'lbfgs'?"), ("newton_cg", " Did you mean 'newton-cg'?"),
+     ("LM", " Did you mean 'lm'?"), ("nelder-mead", ""), (3, "")],
+)  # fmt: skip
+def test_unknown_solver_names_the_solvers_and_the_closest(solver, suggestion, iris):
+    X, y = iris
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
+    before = parameters(clf)
+    clf.set_params(solver=solver)
+    with pytest.raises(ValueError) as error:
+        clf.fit(X, y)
+    assert str(error.value) == (
+        "The 'solver' parameter of BackpropMLPClassifier must be a str among {'bfgs', "
+        "'cg', 'lbfgs', 'lm', 'newton-cg', 'tnc', 'trust-krylov', 'trust-ncg'}. "
+        f"Got {solver!r} instead.{suggestion}"
+    )
+    assert_array_equal(parameters(clf), before)  # the previous fit stays
 
 
 def test_predict_errors(iris):
@@ -433,6 +506,43 @@ def test_predictions_read_only_fitted_state(iris):
     clf.set_params(activation="relu", out_activation="softmax")
     assert_array_equal(clf.predict_proba(X), proba)
     assert clf.objective(X, y) == J
+
+
+@pytest.mark.parametrize(
+    ("class_weight", "unweighted"),
+    [({7: 2}, [0, 1, 2]), ({0: 1, 1: 2, 7: 3, "7": 1}, [2])],
+)
+def test_class_weight_keys_that_are_not_classes_are_named(class_weight, unweighted, iris):
+    X, y = iris
+    unknown = [key for key in class_weight if key not in (0, 1, 2)]
+    clf = BackpropMLPClassifier(random_state=0, max_iter=1000).fit(X, y)
+    state = copy.deepcopy(clf.__dict__)
+    clf.set_params(class_weight=class_weight)
+    expected = (
+        f"class_weight has keys {unknown} that are not classes of y: the classes are "
+        f"[0, 1, 2] (without a weight: {unweighted}). Key the weights by the labels of y."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        clf.fit(X, y)
+    clf.set_params(class_weight=None)
+    assert clf.__dict__.keys() == state.keys()
+    assert_array_equal(clf._theta, state["_theta"])
+    assert clf.loss_curve_ == state["loss_curve_"]
+    # String labels: the keys and classes as the user wrote them.
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    with pytest.raises(ValueError, match=re.escape("keys [0] that are not classes of y: the ")):
+        BackpropMLPClassifier(class_weight={0: 2.0}).fit(X, labels)
+
+
+def test_class_weight_may_name_classes_a_fit_does_not_see(iris):
+    # As scikit-learn: a key for a class absent from these rows (a fold
+    # without it) is no error when every class present has its weight.
+    X, y = iris
+    weights = {0: 1.0, 1: 2.0, 2: 3.0, 7: 5.0}
+    clf = BackpropMLPClassifier(class_weight=weights, random_state=0, max_iter=1000).fit(X, y)
+    reference = BackpropMLPClassifier(random_state=0, max_iter=1000)
+    reference.set_params(class_weight={0: 1.0, 1: 2.0, 2: 3.0}).fit(X, y)
+    assert_array_equal(parameters(clf), parameters(reference))
 
 
 def test_negative_class_weight_is_rejected(iris):

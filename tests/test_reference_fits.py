@@ -30,7 +30,7 @@ from skmlp import BackpropMLPClassifier, check_gradients
 from skmlp._problem import build_problem
 
 EPS64 = float(np.finfo(np.float64).eps)
-MAX_ITER, TOL = 20, 1e-5  # the fits' budget; tol is the estimator's default
+MAX_ITER, TOL = 20, BackpropMLPClassifier().tol  # the fits' budget; the default tol
 
 # skmlp's solver -> scipy's method, and the options a fit passes it.
 METHODS = {

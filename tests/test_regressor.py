@@ -4,6 +4,7 @@ reference fits of scikit-learn's PoissonRegressor."""
 
 import itertools
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -183,6 +184,26 @@ def test_bad_targets_get_clear_errors():
         BackpropMLPRegressor().fit(X, np.where(y > 0, np.nan, y))
     with pytest.raises(ValueError, match="loss"):
         BackpropMLPRegressor(loss="absolute_error").fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_minibatch_solvers_are_explained_to_mlpregressor_users(solver):
+    X, y, _ = make_data(1)
+    reg = BackpropMLPRegressor(max_iter=1000, random_state=0).fit(X, y)
+    before = pickle.dumps(reg)
+    reg.set_params(solver=solver)
+    expected = (
+        "The 'solver' parameter of BackpropMLPRegressor must be a str among {'bfgs', "
+        "'cg', 'lbfgs', 'lm', 'newton-cg', 'tnc', 'trust-krylov', 'trust-ncg'}. "
+        f"Got '{solver}' instead. BackpropMLPRegressor trains full-batch (every step "
+        "uses the whole training set, through scipy's optimizers), so it has no "
+        "minibatch solvers such as 'adam' or 'sgd'. The closest is solver='lbfgs', "
+        "the same method as MLPRegressor(solver='lbfgs')."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        reg.fit(X, y)
+    reg.set_params(solver="lbfgs")
+    assert pickle.dumps(reg) == before  # the previous fit stays, unchanged
 
 
 def test_early_stopping_scores_the_held_out_rows_by_r2():

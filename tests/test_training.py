@@ -124,6 +124,50 @@ def test_early_stopping_restores_best_parameters():
     assert clf.loss_ == pytest.approx(clf.objective(X_train, y_train), rel=1e-12)
 
 
+def test_early_stopping_summary_names_the_kept_iteration(capsys):
+    # The overfitting problem above: the last iterate is not the one kept.
+    X, y = make_classification(300, 40, n_informative=4, flip_y=0.2, random_state=0, class_sep=0.8)
+    clf = BackpropMLPClassifier(
+        (50,),
+        alpha=0.0,
+        early_stopping=True,
+        validation_fraction=0.25,
+        n_iter_no_change=5,
+        max_iter=1000,
+        random_state=0,
+        verbose=2,
+    ).fit(X, y)
+    *lines, summary = capsys.readouterr().out.strip().splitlines()
+    best = clf.validation_scores_.index(clf.best_validation_score_) + 1  # the first best
+    assert best < clf.n_iter_ and clf.loss_ != clf.loss_curve_[-1]
+    assert summary.startswith(f"lbfgs: early_stopping after {clf.n_iter_} iterations, ")
+    kept = re.search(
+        r"; kept the parameters of the best validation score \(iteration (\d+), "
+        r"validation score ([0-9.]+), loss ([0-9.]+)\)$",
+        summary,
+    )
+    assert kept, summary
+    assert int(kept[1]) == best
+    assert float(kept[2]) == pytest.approx(clf.best_validation_score_, abs=5e-7)
+    assert float(kept[3]) == pytest.approx(clf.loss_, abs=5e-9)
+    # The numbers as the kept iteration's own line shows them.
+    line = LINE.match(lines[best - 1])
+    assert (int(line[1]), line[5], line[3]) == (best, kept[2], kept[3])
+
+
+def test_early_stopping_summary_names_the_initial_parameters_when_kept(capsys):
+    X, y = load_iris(return_X_y=True)
+    # As below: seed 2 converges at its initial parameters.
+    clf = BackpropMLPClassifier(early_stopping=True, tol=0.2, random_state=2, verbose=2)
+    clf.fit(X, y)
+    assert clf.n_iter_ == 0
+    summary = capsys.readouterr().out.strip()
+    score, loss = f"{clf.best_validation_score_:.6f}", f"{clf.loss_:.8f}"
+    assert summary.endswith(
+        f"; kept the initial parameters (validation score {score}, loss {loss})"
+    )
+
+
 def test_no_validation_attributes_without_early_stopping(digits):
     clf = BackpropMLPClassifier((10,), max_iter=500, random_state=0).fit(*digits)
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
