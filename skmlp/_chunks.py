@@ -57,10 +57,13 @@ from ._network import Gradient, forward_logits
 # The Gauss-Newton task's pieces (:func:`gauss_newton_pieces`): a chunk's G is
 # cut into at most GN_MAX_PIECES pieces of its rows, an even number, each of
 # at least GN_MIN_PIECE_WORK multiply-adds (below, a second thread gains less
-# than waking it costs); within a piece the Jacobian is built GN_STEP_BYTES
-# of rows at a time.
+# than waking it costs), and no more than two once the pieces' own P x P
+# matrices would take over GN_PIECES_BYTES (each piece returns one, and
+# several wait in the executor's ring to be added); within a piece the
+# Jacobian is built GN_STEP_BYTES of rows at a time.
 GN_MAX_PIECES = 8
 GN_MIN_PIECE_WORK = 2_000_000
+GN_PIECES_BYTES = 128 << 20
 GN_STEP_BYTES = 4 << 20
 
 
@@ -108,10 +111,29 @@ def gauss_newton_pieces(n_rows, n_outputs, n_params):
     piece in order, has the same bits for any number of threads.
     """
     work = n_rows * n_outputs * n_params * n_params
-    n_pieces = min(GN_MAX_PIECES, n_rows, work // GN_MIN_PIECE_WORK)
+    most = max(2, min(GN_MAX_PIECES, GN_PIECES_BYTES // (8 * n_params * n_params)))
+    n_pieces = min(most, n_rows, work // GN_MIN_PIECE_WORK)
     n_pieces = n_pieces - n_pieces % 2 if n_pieces > 1 else 1
     rows = -(-n_rows // n_pieces)
     return [(a, min(a + rows, n_rows)) for a in range(0, n_rows, rows)]
+
+
+class Slot(Gradient):
+    """A task item's result buffer: a :class:`~skmlp._network.Gradient`, and a kept P x P matrix.
+
+    The executor adds an item's result before it reuses the item's slot, so
+    a Gauss-Newton piece can fill the slot's matrix instead of a new array
+    (made on first use only: a slot that never holds a piece holds none).
+    """
+
+    _matrix = None
+
+    def matrix(self):
+        """The kept ``(n_params, n_params)`` float64 matrix (contents undefined)."""
+        if self._matrix is None:
+            n = self.vector.size
+            self._matrix = np.empty((n, n))
+        return self._matrix
 
 
 class HeldOut:
@@ -245,8 +267,8 @@ class ChunkSet:
         return self.network.workspace(self.max_rows, dense=self.dense)
 
     def make_slot(self):
-        """A chunk's result vector (and its layer views), in the working dtype."""
-        return self.network.gradient()
+        """A task item's result (a :class:`Slot`): a vector with layer views, working dtype."""
+        return Slot(self.layout, self.network.dtype)
 
     def task(self, name, *args):
         """The :class:`Task` of a named task (see the module's list)."""
@@ -361,7 +383,8 @@ class ChunkSet:
             block, acts = self._block(chunk), chunk.store
             if acts is None:
                 _, acts = self._pass(chunk, block, ws, slot)
-            G = np.zeros((n_params, n_params))
+            G = slot.matrix()
+            G[...] = 0.0
             logits = acts.logits_t(chunk.n_rows).T
             for a in range(start, stop, step):
                 b = min(a + step, stop)
