@@ -85,7 +85,8 @@ checked against skmlp's result; called back to back, the Jacobian's fresh
 array reuses the freed one and faults nothing in: its cost shows in the
 fits of table 4 only): the prototypes; the evidence's trace of ``H^-1``
 as it was (``pinv(H, hermitian=True)``, an eigendecomposition) and as it is
-(Cholesky and LAPACK's ``potri``, :func:`skmlp._lm.weight_trace_of_inverse`);
+(Cholesky with complete pivoting, LAPACK's ``pstrf``, then ``potri``:
+:func:`skmlp._lm.weight_trace_of_inverse`);
 a trial as it was (``Objective.loss_and_grad``) and as it is
 (``Objective.loss``, J alone).
 
@@ -661,8 +662,8 @@ def print_table_5_head():
     print("\n### Table 5: the prototypes per call (ms, median of 30 calls)\n")
     print(
         "| problem | rows x P x outputs | G's product: GEMM -> SYRK | Jacobian: new array -> "
-        "kept buffer | evidence's trace: pinv (was) -> Cholesky + potri (is) | trial: loss and "
-        "gradient (was) -> J alone (is) |"
+        "kept buffer | evidence's trace: pinv (was) -> pivoted Cholesky + potri (is) "
+        "| trial: loss and gradient (was) -> J alone (is) |"
     )
     print("|---" * 6 + "|")
 

@@ -44,14 +44,13 @@ MU_DEC = 0.1
 MU_INC = 10.0
 MU_MAX = 1e10
 
-# The evidence's tr(I_W H^-1) comes from H's Cholesky factor (LAPACK potri)
-# while LAPACK's estimate of H's reciprocal condition number is at least
-# RCOND_MIN (the inverse then accurate to about sqrt(eps) relative, beyond
-# what gamma needs); a singular or nearly singular H (e.g. the unpenalized
-# intercept of a saturated unit) gets the pseudo-inverse instead, from the
-# eigendecomposition, eigenvalues at most P eps times the largest dropped
-# (numpy's matrix_rank tolerance).
-RCOND_MIN = np.sqrt(np.finfo(np.float64).eps)
+# The evidence's tr(I_W H^-1) comes from H's Cholesky factor with complete
+# pivoting (LAPACK pstrf), which stops where the largest curvature left is at
+# most P eps times H's largest diagonal entry (pstrf's default tolerance):
+# the parameters left then (typically the unpenalized intercepts of the
+# units the evidence has pruned, whose curvature vanishes with their
+# weights) are determined neither by the data nor by the penalty and count
+# for nothing; H is inverted on the others (LAPACK potri).
 
 
 def _step(G, grad, mu):
@@ -66,19 +65,16 @@ def _step(G, grad, mu):
 def weight_trace_of_inverse(H, n_weights):
     """``tr(I_W H^-1)``: the trace of the symmetric PSD `H`'s inverse on its first `n_weights`.
 
-    By Cholesky while H is safely positive definite, else by H's
-    pseudo-inverse (see :data:`RCOND_MIN`).
+    H is inverted on the parameters its pivoted Cholesky factorization
+    keeps (see the comment above): the others' rows and columns are left
+    out, as if those parameters were fixed.
     """
-    factor, info = lapack.dpotrf(H, lower=True, clean=False)
-    if info == 0:
-        rcond, info = lapack.dpocon(factor, np.abs(H).sum(axis=0).max(), uplo="L")
-        if info == 0 and rcond >= RCOND_MIN:
-            inverse, info = lapack.dpotri(factor, lower=True, overwrite_c=True)
-            if info == 0:
-                return float(np.trace(inverse[:n_weights, :n_weights]))
-    eigenvalues, V = np.linalg.eigh(H)
-    keep = eigenvalues > len(H) * np.finfo(np.float64).eps * max(eigenvalues[-1], 0.0)
-    return float((V[:n_weights, keep] ** 2 / eigenvalues[keep]).sum())
+    factor, pivots, rank, _ = lapack.dpstrf(H, lower=True)
+    if rank == 0:
+        return 0.0
+    inverse, _ = lapack.dpotri(factor[:rank, :rank], lower=True, overwrite_c=True)
+    weights = pivots[:rank] <= n_weights  # pivots are 1-based
+    return float(np.diag(inverse)[weights].sum())
 
 
 def levenberg_marquardt(run, gauss_newton, x0, *, max_iter, tol, gradient_norm, evidence=None):

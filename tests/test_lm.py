@@ -12,7 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skmlp import BackpropMLPClassifier, BackpropMLPRegressor
 from skmlp._chunks import gauss_newton_pieces
 from skmlp._layout import Layout
-from skmlp._lm import RCOND_MIN, Evidence, weight_trace_of_inverse
+from skmlp._lm import Evidence, weight_trace_of_inverse
 from skmlp._objective import L2Penalty
 from skmlp._problem import build_problem, make_objective
 from skmlp._solvers import run_solver
@@ -257,34 +257,39 @@ def test_evidence_update_equals_the_hand_computed_one():
     np.testing.assert_allclose(np.diag(new_G)[:n_w], np.diag(G)[:n_w] + change, rtol=1e-12)
 
 
-def test_evidence_trace_is_the_inverse_and_the_pseudo_inverse_where_h_is_singular():
+def test_evidence_trace_is_the_inverse_without_the_parameters_h_leaves_undetermined():
     # tr(I_W H^-1) for H = beta G_D + alpha I_W: 9 weights, then 4 intercepts.
     rng = np.random.RandomState(4)
     P, n_w = 13, 9
     A = rng.normal(size=(40, P))
     H = A.T @ A
     H[np.arange(n_w), np.arange(n_w)] += 0.5
-    # Positive definite, well conditioned: Cholesky, the inverse itself.
+    # Positive definite: the inverse itself.
     expected = np.trace(np.linalg.inv(H)[:n_w, :n_w])
     assert weight_trace_of_inverse(H, n_w) == pytest.approx(expected, rel=1e-10)
-    # A dead unit's intercept (index 10): a zero row and column, H singular.
-    # The pseudo-inverse: the inverse of H without it.
-    dead = H.copy()
-    dead[10, :] = dead[:, 10] = 0.0
-    kept = np.delete(np.delete(dead, 10, axis=0), 10, axis=1)
-    expected = np.trace(np.linalg.inv(kept)[:n_w, :n_w])
-    assert weight_trace_of_inverse(dead, n_w) == pytest.approx(expected, rel=1e-10)
-    # A nearly dead one (its column scaled by 1e-9): reciprocal condition
-    # number far below RCOND_MIN, the pseudo-inverse with numpy's rank cut.
-    D = np.ones(P)
-    D[10] = 1e-9
-    near = H * D[:, None] * D[None, :]
-    assert 1 / np.linalg.cond(near) < RCOND_MIN
-    pseudo = np.linalg.pinv(near, rtol=P * np.finfo(float).eps, hermitian=True)
-    expected = np.trace(pseudo[:n_w, :n_w])
-    assert weight_trace_of_inverse(near, n_w) == pytest.approx(expected, rel=1e-8)
-    # ... which differs from the inverse's: the pseudo-inverse is what is chosen.
+
+    def without(M, j):
+        return np.delete(np.delete(M, j, axis=0), j, axis=1)
+
+    # The intercept of a pruned unit (index 10): a zero row and column, H
+    # singular; and one nearly so (its row and column scaled by 1e-9: its
+    # curvature 1e-18 of the others'). Both are left out: H's inverse on
+    # the other parameters.
+    expected = np.trace(np.linalg.inv(without(H, 10))[:n_w, :n_w])
+    for scale in (0.0, 1e-9):
+        D = np.ones(P)
+        D[10] = scale
+        singular = H * D[:, None] * D[None, :]
+        assert weight_trace_of_inverse(singular, n_w) == pytest.approx(expected, rel=1e-10)
+    # It differs from the inverse's (the nearly singular H's inverse has the
+    # same weight block as H's): leaving the parameter out is a choice.
     assert not np.isclose(expected, np.trace(np.linalg.inv(H)[:n_w, :n_w]), rtol=1e-3)
+    # A pruned weight (index 3, its curvature only the penalty's 0.5) is kept.
+    pruned = H.copy()
+    pruned[3, :] = pruned[:, 3] = 0.0
+    pruned[3, 3] = 0.5
+    expected = np.trace(np.linalg.inv(pruned)[:n_w, :n_w])
+    assert weight_trace_of_inverse(pruned, n_w) == pytest.approx(expected, rel=1e-10)
 
 
 def test_evidence_fits_a_noisy_curve_without_a_grid():
