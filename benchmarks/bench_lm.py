@@ -53,44 +53,42 @@ from the issue: the evidence within 0.02 of the grid's test score, at least
 
 Table 3, where lm's time goes: one more lm fit of table 1's k iterations per
 problem, and of each evidence fit of table 2, with timers around the
-Gauss-Newton evaluation (``Objective.gauss_newton``: a forward and backward
-pass, the Jacobian and its product), and inside it the Jacobian
-(``Network.output_jacobian``) and its product (the loss's ``gauss_newton``:
-``J^T (w H_out) J``, skmlp/_losses.py ``add_gauss_newton``); the trial
-evaluations (``Objective.loss_and_grad``: one per step tried, rejected ones
+Gauss-Newton evaluation (``Objective.gauss_newton``: J and its gradient by a
+forward and backward pass, then G's pieces, which the executor's threads
+share), and inside it the Jacobian (``Network.output_jacobian``) and its
+product (the loss's ``gauss_newton``: ``J^T (w H_out) J``,
+skmlp/_losses.py ``add_gauss_newton``), both summed over the threads that
+ran them (so they can add up to more than G's wall time); the trial
+evaluations (``Objective.loss``: J alone, one per step tried, rejected ones
 included); the Cholesky solves (``_lm._step``); the evidence's update.
 "rest" is the fit's wall time less these (setup, validation, the solver's
 Python). In ms per iteration; "L-BFGS its per lm it" is what one lm
 iteration costs in L-BFGS iterations of table 1: lm is ahead when it needs
 that many times fewer iterations.
 
-Table 4, changes proposed to skmlp, patched into the same fits (nothing in
-skmlp/ is changed; ms per iteration, median of `--repeats`, interleaved):
-"SYRK" computes G's product as ``B^T B`` with ``B = sqrt(w h_k) J_k``, which
-numpy hands to BLAS's SYRK (half the multiply-adds of skmlp's GEMM ``J_k^T
-(J_k * w h_k)``; the output Hessians h are >= 0 for every loss); "kept
-Jacobian" fills a Jacobian buffer kept between calls (skmlp allocates a new
-zeroed ``8 k m P``-byte array per call, and a temporary as large for the
-first layer's block, which in a fit the allocator hands back to the kernel
-and gets page-faulted in again each call: the minor page faults per
-iteration, from ``getrusage``, are printed);
-"Cholesky trace" gives the evidence the diagonal of ``H^-1`` from Cholesky
-and LAPACK's ``potri`` (H is positive definite once alpha > 0; skmlp's
-``pinv(H, hermitian=True)`` is an eigendecomposition; pinv again where the
-factorization fails); "2 chunks" is ``batch_size`` half the rows, whose G
-the executor's two threads then share (a setting available today, measured
-alone and with the prototypes). The final losses
-of the patched fits are compared with the unpatched one's (rounding for
-SYRK and the kept Jacobian; the Cholesky trace changes the evidence's path
-where H is near singular, pinv cutting its small eigenvalues). The last
-column projects table 1's ratio (or table 2's) with every change.
+Table 4, the fits with one thread and with changes not (yet) in skmlp,
+patched in (ms per iteration, median of `--repeats`, interleaved):
+"n_jobs=1" runs G's pieces on the calling thread alone (what the threads
+bring); "SYRK" computes G's product as ``B^T B`` with ``B = sqrt(w h_k)
+J_k``, which numpy hands to BLAS's SYRK (half the multiply-adds of skmlp's
+GEMM ``J_k^T (J_k * w h_k)``; the output Hessians h are >= 0 for every
+loss); "kept Jacobian" fills a Jacobian buffer kept between calls (skmlp
+allocates a new zeroed ``8 k m P``-byte array per call, which in a fit the
+allocator may hand back to the system and page-fault in again: the minor
+page faults per iteration, from ``getrusage``, are printed). The final
+losses of the patched fits are compared with the unpatched one's (rounding
+for SYRK and the kept Jacobian). The last column projects table 1's ratio
+(or table 2's) with both changes.
 
-Table 5, the same prototypes per call on each problem's own shapes (median
-of 30 calls, each checked against skmlp's result; called back to back, the
-Jacobian's fresh array reuses the freed one and faults nothing in: its
-cost shows in the fits of table 4 only), and a trial's loss and
-gradient against a forward pass alone (``forward_logits``, which allocates):
-what a loss-only trial evaluation would cost (LM's trials only need J).
+Table 5, per call on each problem's own shapes (median of 30 calls, each
+checked against skmlp's result; called back to back, the Jacobian's fresh
+array reuses the freed one and faults nothing in: its cost shows in the
+fits of table 4 only): the prototypes; the evidence's trace of ``H^-1``
+as it was (``pinv(H, hermitian=True)``, an eigendecomposition) and as it is
+(Cholesky with complete pivoting, LAPACK's ``pstrf``, then ``potri``:
+:func:`skmlp._lm.weight_trace_of_inverse`);
+a trial as it was (``Objective.loss_and_grad``) and as it is
+(``Objective.loss``, J alone).
 
 `--quick`: one repeat, budgets of 200 iterations, a grid of 4 alphas with
 cv=3 (a smoke run; its numbers mean nothing). Only numpy, scipy,
@@ -113,7 +111,6 @@ from unittest import mock
 
 import numpy as np
 from _machine import machine_description
-from scipy.linalg import LinAlgError, cho_factor, lapack
 from scipy.special import expit
 from sklearn.datasets import load_diabetes, load_iris, load_wine, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
@@ -124,8 +121,8 @@ from skmlp import BackpropMLPClassifier, BackpropMLPRegressor
 from skmlp import _lm as lm_module
 from skmlp import _losses as losses_module
 from skmlp._layout import Layout
-from skmlp._lm import Evidence
-from skmlp._network import Network, forward_logits
+from skmlp._lm import Evidence, weight_trace_of_inverse
+from skmlp._network import Network
 from skmlp._objective import Objective
 from skmlp._problem import make_objective
 
@@ -135,7 +132,7 @@ RTOL = 1e-6  # a loss reaches the target L* when it is at most L* (1 + RTOL)
 SPEED_TARGET = 5.0
 SCORE_TARGET = 0.02
 # Table 4's columns: the fits as they are and with the prototypes patched in.
-VARIANTS = ("as is", "2 chunks", "SYRK", "kept Jacobian", "Cholesky trace", "all", "all, 2 chunks")
+VARIANTS = ("as is", "n_jobs=1", "SYRK", "kept Jacobian", "SYRK + kept Jacobian")
 LOSSES = (
     losses_module.LogisticLoss,
     losses_module.SoftmaxLoss,
@@ -411,9 +408,7 @@ class Timers:
 def timer_patches(timers):
     return [
         mock.patch.object(Objective, "gauss_newton", timers.wrap("G", Objective.gauss_newton)),
-        mock.patch.object(
-            Objective, "loss_and_grad", timers.wrap("trial", Objective.loss_and_grad)
-        ),
+        mock.patch.object(Objective, "loss", timers.wrap("trial", Objective.loss)),
         mock.patch.object(
             Network, "output_jacobian", timers.wrap("jacobian", Network.output_jacobian)
         ),
@@ -526,68 +521,42 @@ def kept_jacobian():
 _pinv = np.linalg.pinv
 
 
-def inverse_by_cholesky(H, hermitian=False, **kwargs):
-    """H's inverse from Cholesky and potri (lower triangle and diagonal); pinv if that fails.
-
-    Patched in for ``np.linalg.pinv`` during evidence fits only: the evidence
-    reads the inverse's diagonal.
-    """
-    try:
-        factor, _ = cho_factor(H, lower=True)
-    except LinAlgError:
-        return _pinv(H, hermitian=hermitian, **kwargs)
-    inverse, info = lapack.dpotri(factor, lower=True)
-    if info != 0 or not np.all(np.isfinite(np.diag(inverse))):
-        return _pinv(H, hermitian=hermitian, **kwargs)
-    return inverse
-
-
-def prototype_patches(syrk=False, kept=False, cholesky=False):
+def prototype_patches(syrk=False, kept=False):
     def patches():
         out = []
         if syrk:
             out.append(mock.patch.object(losses_module, "add_gauss_newton", gauss_newton_syrk))
         if kept:
             out.append(mock.patch.object(Network, "output_jacobian", kept_jacobian()))
-        if cholesky:
-            out.append(mock.patch("numpy.linalg.pinv", inverse_by_cholesky))
         return out
 
     return patches
 
 
-def prototypes_row(label, factory, X, y, repeats, reference_seconds, evidence):
-    """Table 4's row: a fit as it is and with the proposed changes patched in."""
-    half = math.ceil(X.shape[0] / 2)
+def prototypes_row(label, factory, X, y, repeats, reference_seconds):
+    """Table 4's row: a fit as it is, on one thread and with the proposed changes patched in."""
     variants = {
         "as is": (factory, no_patches),
-        "2 chunks": (lambda: factory().set_params(batch_size=half), no_patches),
+        "n_jobs=1": (lambda: factory().set_params(n_jobs=1), no_patches),
         "SYRK": (factory, prototype_patches(syrk=True)),
         "kept Jacobian": (factory, prototype_patches(kept=True)),
+        "SYRK + kept Jacobian": (factory, prototype_patches(syrk=True, kept=True)),
     }
-    if evidence:
-        variants["Cholesky trace"] = (factory, prototype_patches(cholesky=True))
-    every = prototype_patches(syrk=True, kept=True, cholesky=evidence)
-    variants["all"] = (factory, every)
-    variants["all, 2 chunks"] = (lambda: factory().set_params(batch_size=half), every)
     seconds, fitted = interleaved(variants, X, y, repeats)
     base = fitted["as is"]
     n = base.n_iter_
     cells = [label, f"{n}"]
     for name in VARIANTS:
-        if name not in variants:
-            cells.append("-")
-            continue
         ms = 1e3 * seconds[name] / fitted[name].n_iter_
         speedup = "" if name == "as is" else f" ({seconds['as is'] / seconds[name]:.2f}x)"
         cells.append(f"{ms:.3f}{speedup}")
     gaps = [abs(f.loss_ - base.loss_) / abs(base.loss_) for f in fitted.values()]
     cells.append(f"{max(gaps):.0e}")
-    faults = [fitted[name].minor_faults / fitted[name].n_iter_ for name in ("as is", "all")]
+    last = "SYRK + kept Jacobian"
+    faults = [fitted[name].minor_faults / fitted[name].n_iter_ for name in ("as is", last)]
     cells.append(f"{faults[0]:.0f} -> {faults[1]:.0f}")
-    best = min(seconds["all"], seconds["all, 2 chunks"])
     cells.append(
-        f"{reference_seconds / seconds['as is']:.2f} -> {reference_seconds / best:.2f}"
+        f"{reference_seconds / seconds['as is']:.2f} -> {reference_seconds / seconds[last]:.2f}"
         if reference_seconds
         else "-"
     )
@@ -596,20 +565,16 @@ def prototypes_row(label, factory, X, y, repeats, reference_seconds, evidence):
 
 def print_table_4_head(repeats):
     print(
-        "\n### Table 4: proposed changes patched into the fits (ms per iteration, "
+        "\n### Table 4: one thread, and changes not in skmlp patched in (ms per iteration, "
         f"speed-up over as is; median of {repeats})\n"
     )
+    print("lm fits of table 1 (its k iterations), then the evidence fits of table 2.\n")
     print(
-        "lm fits of table 1 (its k iterations), then the evidence fits of table 2 (the "
-        "Cholesky trace column for these only).\n"
+        "| fit | its | as is | n_jobs=1 | SYRK | kept Jacobian | SYRK + kept Jacobian "
+        "| final loss vs as is (max rel. diff) | minor page faults/it: as is -> both "
+        "| ratio of table 1 or 2: as is -> both |"
     )
-    print(
-        "| fit | its | as is | 2 chunks | SYRK | kept Jacobian | Cholesky trace | all "
-        "| all, 2 chunks "
-        "| final loss vs as is (max rel. diff) | minor page faults/it: as is -> all "
-        "| ratio of table 1 or 2: as is -> best |"
-    )
-    print("|---" * 12 + "|")
+    print("|---" * 10 + "|")
 
 
 def median_ms(function, n=30):
@@ -670,11 +635,12 @@ def per_call_row(problem, alpha):
         H = G_fit * objective.penalty.sum_weights
         H[np.arange(n_w), np.arange(n_w)] += 1.0
         trace = np.diag(_pinv(H, hermitian=True))[:n_w].sum()
-        same_trace = math.isclose(np.diag(inverse_by_cholesky(H))[:n_w].sum(), trace, rel_tol=1e-8)
-        pinv = median_ms(lambda: _pinv(H, hermitian=True))
-        cholesky = median_ms(lambda: inverse_by_cholesky(H))
-        trial = median_ms(lambda: objective.loss_and_grad(theta))
-        forward = median_ms(lambda: forward_logits(layout, theta, X, "tanh"))
+        same_trace = math.isclose(weight_trace_of_inverse(H, n_w), trace, rel_tol=1e-8)
+        pinv = median_ms(lambda: np.diag(_pinv(H, hermitian=True))[:n_w].sum())
+        cholesky = median_ms(lambda: weight_trace_of_inverse(H, n_w))
+        loss_and_grad = median_ms(lambda: objective.loss_and_grad(theta))
+        loss_only = median_ms(lambda: objective.loss(theta))
+        same_loss = objective.loss(theta) == objective.loss_and_grad(theta)[0]
 
     def pair(before, after, same=True):
         checked = "" if same else " DIFFERS"
@@ -687,7 +653,7 @@ def per_call_row(problem, alpha):
             pair(gemm, syrk, same_G),
             pair(fresh, kept, same_jacobian),
             pair(pinv, cholesky, same_trace),
-            pair(trial, forward),
+            pair(loss_and_grad, loss_only, same_loss),
         ]
     )
 
@@ -696,8 +662,8 @@ def print_table_5_head():
     print("\n### Table 5: the prototypes per call (ms, median of 30 calls)\n")
     print(
         "| problem | rows x P x outputs | G's product: GEMM -> SYRK | Jacobian: new array -> "
-        "kept buffer | evidence's inverse: pinv -> Cholesky + potri | trial: loss and "
-        "gradient -> forward only |"
+        "kept buffer | evidence's trace: pinv (was) -> pivoted Cholesky + potri (is) "
+        "| trial: loss and gradient (was) -> J alone (is) |"
     )
     print("|---" * 6 + "|")
 
@@ -778,8 +744,8 @@ def main():
 
     load_before = os.getloadavg()[0]
     print_table_4_head(repeats)
-    for label, _, factory, X, y, reference, evidence in lm_fits:
-        prototypes_row(label, factory, X, y, repeats, reference, evidence)
+    for label, _, factory, X, y, reference, _ in lm_fits:
+        prototypes_row(label, factory, X, y, repeats, reference)
     print(f"\n{load_line(load_before)}.")
 
     print_table_5_head()

@@ -9,18 +9,24 @@ them in memory; a worker's share on a cluster) and turns a named task into one
 function per chunk:
 
 - ``"evaluate"`` (theta): the chunk's loss and its gradient (no penalty);
+- ``"loss"`` (theta): the chunk's loss alone, by the same forward pass and
+  loss (the same bits), without the backward pass: Levenberg-Marquardt's
+  trial steps;
 - ``"hessp"`` (theta, v): the chunk's ``H v``, exact (Pearlmutter's
   R-operator) or Gauss-Newton ``G v = J^T H_out J v``, reusing the chunk's
   stored pass when it was made at theta (redone otherwise);
-- ``"gauss_newton"`` (theta): the chunk's loss, gradient and dense
-  Gauss-Newton matrix ``G = J^T (w H_out) J`` (J the logits' Jacobian), flat
-  in one vector: Levenberg-Marquardt's normal equations (:mod:`skmlp._lm`);
+- ``"gauss_newton"`` (theta): the dense Gauss-Newton matrix ``G = J^T (w
+  H_out) J`` (J the logits' Jacobian), flat in one vector: Levenberg-
+  Marquardt's normal equations (:mod:`skmlp._lm`). One item per piece of a
+  chunk's rows (:func:`gauss_newton_pieces`, from the shapes only), so that
+  the threads share a chunk's G; each piece reads the chunk's pass kept by
+  ``"evaluate"`` at theta (redone first where it is not);
 - ``"validation"`` (theta): the sufficient statistics of the validation
   score on the rows held out for early stopping (the targets' strategy says
   which statistics).
 
 An executor runs a task's functions, wherever the chunks are, and adds their
-results with :class:`OrderedSum`, strictly in chunk order: the thread
+results with :class:`OrderedSum`, strictly in chunk order (and piece order): the thread
 executor (:mod:`skmlp._executor`) over threads, a Dask actor
 (:mod:`skmlp._dask.worker`) over its worker's chunks. So a sum depends on the
 chunks only, never on which thread or worker evaluated them.
@@ -47,6 +53,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._network import Gradient, forward_logits
+
+# The Gauss-Newton task's pieces (:func:`gauss_newton_pieces`): a chunk's G is
+# cut into at most GN_MAX_PIECES pieces of its rows, an even number, each of
+# at least GN_MIN_PIECE_WORK multiply-adds (below, a second thread gains less
+# than waking it costs), and no more than two once the pieces' own P x P
+# matrices would take over GN_PIECES_BYTES (each piece returns one, and
+# several wait in the executor's ring to be added); within a piece the
+# Jacobian is built GN_STEP_BYTES of rows at a time.
+GN_MAX_PIECES = 8
+GN_MIN_PIECE_WORK = 2_000_000
+GN_PIECES_BYTES = 128 << 20
+GN_STEP_BYTES = 4 << 20
 
 
 class OrderedSum:
@@ -84,6 +102,38 @@ def total_weight(chunk_sums):
     for chunk_sum in chunk_sums:
         total.add(chunk_sum)
     return total.scalar
+
+
+def gauss_newton_pieces(n_rows, n_outputs, n_params):
+    """Row ranges ``[(start, stop), ...]`` of a chunk's Gauss-Newton pieces.
+
+    A function of the shapes only, never of the threads: G, added piece by
+    piece in order, has the same bits for any number of threads.
+    """
+    work = n_rows * n_outputs * n_params * n_params
+    most = max(2, min(GN_MAX_PIECES, GN_PIECES_BYTES // (8 * n_params * n_params)))
+    n_pieces = min(most, n_rows, work // GN_MIN_PIECE_WORK)
+    n_pieces = n_pieces - n_pieces % 2 if n_pieces > 1 else 1
+    rows = -(-n_rows // n_pieces)
+    return [(a, min(a + rows, n_rows)) for a in range(0, n_rows, rows)]
+
+
+class Slot(Gradient):
+    """A task item's result buffer: a :class:`~skmlp._network.Gradient`, and a kept P x P matrix.
+
+    The executor adds an item's result before it reuses the item's slot, so
+    a Gauss-Newton piece can fill the slot's matrix instead of a new array
+    (made on first use only: a slot that never holds a piece holds none).
+    """
+
+    _matrix = None
+
+    def matrix(self):
+        """The kept ``(n_params, n_params)`` float64 matrix (contents undefined)."""
+        if self._matrix is None:
+            n = self.vector.size
+            self._matrix = np.empty((n, n))
+        return self._matrix
 
 
 class HeldOut:
@@ -217,13 +267,15 @@ class ChunkSet:
         return self.network.workspace(self.max_rows, dense=self.dense)
 
     def make_slot(self):
-        """A chunk's result vector (and its layer views), in the working dtype."""
-        return self.network.gradient()
+        """A task item's result (a :class:`Slot`): a vector with layer views, working dtype."""
+        return Slot(self.layout, self.network.dtype)
 
     def task(self, name, *args):
-        """The :class:`Task` of ``"evaluate"``, ``"hessp"`` or ``"validation"``."""
+        """The :class:`Task` of a named task (see the module's list)."""
         if name == "evaluate":
             return self._evaluate(*args)
+        if name == "loss":
+            return self._loss(*args)
         if name == "hessp":
             return self._hessp(*args)
         if name == "validation":
@@ -250,6 +302,15 @@ class ChunkSet:
         )
         return loss, acts
 
+    def _at(self, theta):
+        """The network's parameters set to theta; the generation of the passes made there."""
+        network = self.network
+        at = np.asarray(theta, dtype=np.float64).astype(network.dtype, copy=False)
+        if not np.array_equal(at, network.theta):
+            network.set_params(theta)
+            self.generation += 1
+        return self.generation
+
     def _evaluate(self, theta):
         self.network.set_params(theta)
         self.generation += 1
@@ -263,13 +324,22 @@ class ChunkSet:
 
         return Task([c.index for c in self.chunks], run, True)
 
+    def _loss(self, theta):
+        network = self.network
+        network.set_params(theta)
+        self.generation += 1  # the chunks' kept passes are no longer at the parameters
+
+        def run(k, ws, slot):
+            # The first half of Network.loss_and_grad, on the thread's buffers.
+            chunk = self.chunks[k]
+            logits = network.forward(self._block(chunk), ws.acts, ws.work)
+            return network.loss_and_delta(logits, chunk.target, chunk.w, ws.acts, ws.work), None
+
+        return Task([c.index for c in self.chunks], run, False)
+
     def _hessp(self, theta, v):
         network = self.network
-        at = np.asarray(theta, dtype=np.float64).astype(network.dtype, copy=False)
-        if not np.array_equal(at, network.theta):
-            network.set_params(theta)
-            self.generation += 1
-        generation = self.generation
+        generation = self._at(theta)
         v = np.asarray(v, dtype=np.float64)
         # v itself in float64 (the Newton-type solvers' case), else a copy.
         direction = Gradient(self.layout, vector=v.astype(network.dtype, copy=False))
@@ -289,31 +359,41 @@ class ChunkSet:
         return Task([c.index for c in self.chunks], run, False)
 
     def _gauss_newton(self, theta):
-        network = self.network
-        network.set_params(theta)
-        self.generation += 1
-        generation = self.generation
-        n_params = self.layout.n_params
+        network, layout = self.network, self.layout
+        generation = self._at(theta)
+        n_params, n_outputs = layout.n_params, layout.layer_sizes[-1]
         # Jacobian rows per step: its (outputs, rows, n_params) block stays
-        # within a few MB.
-        step = max(1, (4 << 20) // (8 * n_params * self.layout.layer_sizes[-1]))
+        # within GN_STEP_BYTES.
+        step = max(1, GN_STEP_BYTES // (8 * n_params * n_outputs))
+        items = []  # (chunk position, start, stop)
+        for c, chunk in enumerate(self.chunks):
+            if chunk.store is None:  # no kept pass: one piece, which makes it
+                items.append((c, 0, chunk.n_rows))
+                continue
+            if chunk.generation != generation:
+                # A pass for the pieces to share, made here before they run.
+                self._pass(chunk, self._block(chunk), *self._serial_space())
+                chunk.generation = generation
+            pieces = gauss_newton_pieces(chunk.n_rows, n_outputs, n_params)
+            items += [(c, a, b) for a, b in pieces]
 
         def run(k, ws, slot):
-            chunk = self.chunks[k]
-            block = self._block(chunk)
-            loss, acts = self._pass(chunk, block, ws, slot)
-            chunk.generation = generation
-            out = np.zeros(n_params + n_params * n_params)
-            out[:n_params] = slot.vector
-            G = out[n_params:].reshape(n_params, n_params)
+            c, start, stop = items[k]
+            chunk = self.chunks[c]
+            block, acts = self._block(chunk), chunk.store
+            if acts is None:
+                _, acts = self._pass(chunk, block, ws, slot)
+            G = slot.matrix()
+            G[...] = 0.0
             logits = acts.logits_t(chunk.n_rows).T
-            for a in range(0, chunk.n_rows, step):
-                b = min(a + step, chunk.n_rows)
+            for a in range(start, stop, step):
+                b = min(a + step, stop)
                 J = network.output_jacobian(block, acts, a, b)
                 network.loss.gauss_newton(logits[a:b], chunk.w[a:b].astype(np.float64), J, G)
-            return loss, out
+            return 0.0, G.reshape(-1)
 
-        return Task([c.index for c in self.chunks], run, False)
+        indices = [(self.chunks[c].index, a) for c, a, _ in items]
+        return Task(indices, run, False)
 
     def _validation(self, theta):
         theta = np.asarray(theta, dtype=np.float64)
@@ -326,13 +406,21 @@ class ChunkSet:
 
         return Task([h.index for h in self.held_out], run, False)
 
-    def run_serially(self, name, *args):
-        """``[(chunk index, scalar, vector copy)]`` of a task, in order, on this thread."""
-        task = self.task(name, *args)
+    def _serial_space(self):
+        """A workspace and a slot for work on the calling thread, made once."""
         if self._serial is None:
             self._serial = (self.make_workspace(), self.make_slot())
+        return self._serial
+
+    def run_serially(self, name, *args):
+        """``[(item index, scalar, vector copy or None)]`` of a task, in order, on this thread.
+
+        The item indices sort in the order of the items (chunk indices; for
+        the Gauss-Newton pieces ``(chunk index, first row)``).
+        """
+        task = self.task(name, *args)
         out = []
         for k, index in enumerate(task.indices):
-            scalar, vector = task.run(k, *self._serial)
-            out.append((index, scalar, np.array(vector)))
+            scalar, vector = task.run(k, *self._serial_space())
+            out.append((index, scalar, None if vector is None else np.array(vector)))
         return out

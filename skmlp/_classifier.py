@@ -244,14 +244,19 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
         n_classes = 2 if n_outputs == 1 and not multilabel else n_outputs
 
         def transform(logits_t, rows):
+            # float32 logits (float32 X) are transformed in float64: in float32
+            # a probability within 6e-8 of 1 rounds to 1 (or one below 1e-38
+            # to 0), and the log of predict_proba would no longer be
+            # predict_log_proba's.
+            logits = logits_t.T.astype(np.float64, copy=False)
             if rows.shape[1] == n_outputs and not multilabel:
-                loss.log_proba(logits_t.T, multilabel, out=rows)
+                loss.log_proba(logits, multilabel, out=rows)
             else:
-                loss.log_proba(np.ascontiguousarray(logits_t.T), multilabel, out=rows)
+                loss.log_proba(np.ascontiguousarray(logits), multilabel, out=rows)
             if exp:
                 np.exp(rows, out=rows)
 
-        return self._predict(X, lambda n, dtype: np.empty((n, n_classes), dtype), transform)
+        return self._predict(X, lambda n, dtype: np.empty((n, n_classes)), transform)
 
     def decision_function(self, X):
         """Output logits: shape (n_samples,) for binary problems.
@@ -309,7 +314,7 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probability of each class.
+            Log-probability of each class (float64, for float32 X too).
         """
         if is_dask_collection(X):
             return self._on_cluster("predict_log_proba", X)
@@ -329,7 +334,7 @@ class BackpropMLPClassifier(ClassifierMixin, BaseBackpropMLP):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class.
+            Probability of each class (float64, for float32 X too).
         """
         if is_dask_collection(X):
             return self._on_cluster("predict_proba", X)

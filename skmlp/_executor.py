@@ -5,9 +5,10 @@ executor of :mod:`skmlp._dask.executor`, with the chunks on the workers,
 implements the same)::
 
     executor.reduce(task, *args) -> (total, vector)
-        Run the chunk set's `task` (``"evaluate"``, ``"hessp"``,
-        ``"validation"``, see :mod:`skmlp._chunks`) on every chunk and add
-        the chunks' scalars and vectors in float64, strictly in chunk order
+        Run the chunk set's `task` (``"evaluate"``, ``"loss"``, ``"hessp"``,
+        ``"gauss_newton"``, ``"validation"``, see :mod:`skmlp._chunks`) on
+        every chunk (or piece of one) and add the items' scalars and vectors
+        in float64, strictly in item order
         (:class:`~skmlp._chunks.OrderedSum`), so the result depends on the
         chunks but never on where or by how many workers they were
         evaluated. Returns the float and a new float64 vector.
@@ -241,29 +242,42 @@ class ThreadExecutor:
         The chunks and their tasks (:mod:`skmlp._chunks`).
     n_threads : int or None, default=None
         Threads evaluating chunks, the caller's included (never more than
-        chunks). None: :func:`~skmlp._blas.effective_n_threads` (at most 8),
-        and each timed task runs either on all of them or on the calling
-        thread alone, whichever has lately been faster. The result does not
-        depend on it.
+        chunks, until a task of more items, e.g. the Gauss-Newton pieces,
+        asks for more). None: :func:`~skmlp._blas.effective_n_threads` (at
+        most 8), and each timed task runs either on all of them or on the
+        calling thread alone, whichever has lately been faster. The result
+        does not depend on it.
     """
 
     def __init__(self, chunk_set, n_threads=None):
         self.chunk_set = chunk_set
-        n_chunks = chunk_set.n_chunks
         adaptive = n_threads is None
         if adaptive:
             n_threads = min(effective_n_threads(), AUTO_MAX_THREADS)
-        self.n_threads = max(1, min(int(n_threads), n_chunks))
+        self.max_threads = max(1, int(n_threads))
+        self.n_threads = 0
+        self.workspaces, self._slots, self._pool = [], [], None
+        self._grow(chunk_set.n_chunks)
         self.schedule = AdaptiveSchedule() if adaptive and self.n_threads > 1 else None
         self.n_threaded = 0
-        self.workspaces = [chunk_set.make_workspace() for _ in range(self.n_threads)]
-        n_slots = 1 if self.n_threads == 1 else 2 * self.n_threads
-        self._slots = [chunk_set.make_slot() for _ in range(n_slots)]
-        self._pool = None
-        if self.n_threads > 1:
-            self._pool = ThreadPoolExecutor(self.n_threads - 1, "skmlp-executor")
         self._turn = threading.Condition()
         self._blas = BlasHold()
+
+    def _grow(self, n_items):
+        """Threads (and their buffers) for tasks of `n_items` items, at most `max_threads`."""
+        n_threads = max(1, min(self.max_threads, n_items))
+        if n_threads <= self.n_threads:
+            return
+        chunk_set = self.chunk_set
+        self.workspaces += [chunk_set.make_workspace() for _ in range(n_threads - self.n_threads)]
+        n_slots = 1 if n_threads == 1 else 2 * n_threads
+        self._slots += [chunk_set.make_slot() for _ in range(n_slots - len(self._slots))]
+        if self._pool is not None:
+            self._pool.shutdown()
+        self._pool = None
+        if n_threads > 1:
+            self._pool = ThreadPoolExecutor(n_threads - 1, "skmlp-executor")
+        self.n_threads = n_threads
 
     @property
     def sum_weights(self):
@@ -295,8 +309,8 @@ class ThreadExecutor:
         Parameters
         ----------
         task : str
-            A task of the chunk set (``"evaluate"``, ``"hessp"``,
-            ``"validation"``), with its arguments.
+            A task of the chunk set (``"evaluate"``, ``"loss"``, ``"hessp"``,
+            ``"gauss_newton"``, ``"validation"``), with its arguments.
 
         Returns
         -------
@@ -305,6 +319,7 @@ class ThreadExecutor:
             float64, new.
         """
         task = self.chunk_set.task(task, *args)
+        self._grow(len(task.indices))
         timed = task.timed and self.schedule is not None
         threaded = self._pool is not None and len(task.indices) > 1
         if timed:
@@ -334,7 +349,8 @@ class ThreadExecutor:
                 total.add(*run(c, ws, slot))
             return
         ring = _Ring(run, n_chunks, total, self._slots, self._turn)
-        futures = [self._pool.submit(ring.work, ws) for ws in self.workspaces[1:]]
+        helpers = self.workspaces[1:n_chunks]  # no thread without an item to take
+        futures = [self._pool.submit(ring.work, ws) for ws in helpers]
         try:
             ring.work(self.workspaces[0])
         finally:

@@ -11,6 +11,8 @@ actor by actor on a cluster, in chunk order: the chunk task
 
 and takes ``theta + d`` if it lowers J (then ``mu *= mu_dec``), else
 rejects it (``mu *= mu_inc``) and solves again, until ``mu > mu_max``.
+A trial step needs J alone (``run.trial``: a forward pass, no gradient, no
+G); J's gradient and G are evaluated at accepted points only.
 trainlm's schedule is the default: mu 1e-3, decrease 0.1, increase 10,
 maximum 1e10. Its cost is P^2 memory and rows x outputs x P^2 time per
 iteration for P parameters, so it refuses networks above
@@ -31,7 +33,7 @@ N the weighted number of targets (S times the outputs). skmlp's J is ``M /
 """
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg import LinAlgError, cho_factor, cho_solve, lapack
 
 # Above this many parameters, G (8 P^2 bytes, and as many per chunk in
 # flight) and its factorization cost more than the matrix-free solvers.
@@ -42,6 +44,14 @@ MU_DEC = 0.1
 MU_INC = 10.0
 MU_MAX = 1e10
 
+# The evidence's tr(I_W H^-1) comes from H's Cholesky factor with complete
+# pivoting (LAPACK pstrf), which stops where the largest curvature left is at
+# most P eps times H's largest diagonal entry (pstrf's default tolerance):
+# the parameters left then (typically the unpenalized intercepts of the
+# units the evidence has pruned, whose curvature vanishes with their
+# weights) are determined neither by the data nor by the penalty and count
+# for nothing; H is inverted on the others (LAPACK potri).
+
 
 def _step(G, grad, mu):
     """The damped Gauss-Newton step, or None when ``G + mu I`` is not positive definite."""
@@ -50,6 +60,21 @@ def _step(G, grad, mu):
         return -cho_solve(cho_factor(A), grad)
     except LinAlgError:
         return None
+
+
+def weight_trace_of_inverse(H, n_weights):
+    """``tr(I_W H^-1)``: the trace of the symmetric PSD `H`'s inverse on its first `n_weights`.
+
+    H is inverted on the parameters its pivoted Cholesky factorization
+    keeps (see the comment above): the others' rows and columns are left
+    out, as if those parameters were fixed.
+    """
+    factor, pivots, rank, _ = lapack.dpstrf(H, lower=True)
+    if rank == 0:
+        return 0.0
+    inverse, _ = lapack.dpotri(factor[:rank, :rank], lower=True, overwrite_c=True)
+    weights = pivots[:rank] <= n_weights  # pivots are 1-based
+    return float(np.diag(inverse)[weights].sum())
 
 
 def levenberg_marquardt(run, gauss_newton, x0, *, max_iter, tol, gradient_norm, evidence=None):
@@ -88,8 +113,10 @@ def levenberg_marquardt(run, gauss_newton, x0, *, max_iter, tol, gradient_norm, 
                 return "stalled", f"mu reached its maximum ({MU_MAX:g})"
         mu *= MU_DEC
         x = x + d
-        run.iteration_done(x, info={"mu": mu})
+        # G only at accepted points; evaluated first, so that the iteration
+        # reads J's gradient there from the run's memory.
         loss, grad, G = run.counted(gauss_newton, x)
+        run.iteration_done(x, info={"mu": mu})
         if evidence is not None:
             loss, grad, G = evidence.update(x, loss, grad, G)
     if gradient_norm(grad) <= tol:
@@ -136,16 +163,16 @@ class Evidence:
         weights = theta[:n_w]
         E_W = 0.5 * float(weights @ weights)
         E_D = S * (loss - penalty(theta))  # the data term summed over the rows
-        # G_D, the data term's Gauss-Newton matrix: G without the penalty, times S.
-        G_D = G.copy()
-        G_D[np.arange(n_w), np.arange(n_w)] -= penalty.alpha / S
-        G_D *= S
-        H = self.beta * G_D
-        H[np.arange(n_w), np.arange(n_w)] += self.alpha
-        inverse_diagonal = np.diag(np.linalg.pinv(H, hermitian=True))[:n_w]
-        gamma = float(np.clip(n_w - self.alpha * inverse_diagonal.sum(), 0.0, n_w))
         if not (E_W > 0 and E_D > 0):
             return loss, grad, G
+        gamma = float(n_w)  # at alpha = 0 whatever H is
+        if self.alpha > 0:
+            # H = beta G_D + alpha I_W, G_D the data term's Gauss-Newton
+            # matrix: G without the penalty, times S.
+            H = G * (self.beta * S)
+            H[np.arange(n_w), np.arange(n_w)] += self.alpha - self.beta * penalty.alpha
+            trace = weight_trace_of_inverse(H, n_w)
+            gamma = float(np.clip(n_w - self.alpha * trace, 0.0, n_w))
         self.gamma = gamma
         self.alpha = gamma / (2 * E_W)
         if self.squared_error:

@@ -110,8 +110,11 @@ class Objective:
         self.executor.close()
 
     def loss(self, theta):
-        """J(theta) only (still computes the gradient)."""
-        return self.loss_and_grad(theta)[0]
+        """J(theta) alone, by a forward pass: the bits of :meth:`loss_and_grad`'s J."""
+        theta = np.asarray(theta, dtype=np.float64)
+        data_loss, _ = self.executor.reduce("loss", theta)
+        self.n_evaluations += 1
+        return data_loss + self.penalty(theta)
 
     def loss_and_grad(self, theta):
         """J(theta) and dJ/dtheta (a new float64 vector)."""
@@ -139,16 +142,13 @@ class Objective:
 
         ``G = sum over chunks of J_c^T (w H_out) J_c + alpha / S`` on the
         weights' diagonal (n_params x n_params, new): for the squared error
-        Levenberg-Marquardt's ``J^T J``. Counts as an evaluation.
+        Levenberg-Marquardt's ``J^T J``. J and its gradient are
+        :meth:`loss_and_grad`'s (one evaluation), whose passes G's pieces reuse.
         """
-        theta = np.asarray(theta, dtype=np.float64)
-        data_loss, total = self.executor.reduce("gauss_newton", theta)
-        n = theta.size
-        grad, G = total[:n], total[n:].reshape(n, n)
-        loss = data_loss + self.penalty(theta)
-        self.penalty.add_gradient(grad, theta)
+        loss, grad = self.loss_and_grad(theta)
+        _, G = self.executor.reduce("gauss_newton", np.asarray(theta, dtype=np.float64))
+        G = G.reshape(grad.size, grad.size)
         self.penalty.add_diagonal(G)
-        self.n_evaluations += 1
         return loss, grad, G
 
     def validation_terms(self, theta):

@@ -221,9 +221,10 @@ class SolverResult:
 class _Run:
     """The state of one solver run: evaluations, iterates, the loss curve."""
 
-    def __init__(self, solver, loss_and_grad, x0, max_iter, max_fun, on_iteration):
+    def __init__(self, solver, loss_and_grad, x0, max_iter, max_fun, on_iteration, loss=None):
         self.solver = solver
         self.loss_and_grad = loss_and_grad
+        self.loss = loss
         self.max_iter = max_iter
         self.max_fun = max_fun
         self.on_iteration = on_iteration
@@ -254,13 +255,19 @@ class _Run:
         return values
 
     def trial(self, x):
-        """J at a trial point (an evaluation), or None where it is not finite."""
-        try:
-            return self.evaluate(x)[0]
-        except _Stop as stop:
-            if stop.reason != "non-finite":
-                raise
-            return None
+        """J at a trial point (an evaluation: of J alone with `loss`), or None if not finite."""
+        if self.loss is None:
+            try:
+                return self.evaluate(x)[0]
+            except _Stop as stop:
+                if stop.reason != "non-finite":
+                    raise
+                return None
+        if self.n_fun >= self.max_fun:
+            raise _Stop("max_fun")
+        value = self.loss(x)
+        self.n_fun += 1
+        return value if np.isfinite(value) else None
 
     def at(self, x):
         """Loss and gradient at x: remembered if evaluated lately, else counted."""
@@ -348,6 +355,7 @@ def run_solver(
     tol,
     hessp=None,
     gauss_newton=None,
+    loss=None,
     evidence=None,
     on_iteration=None,
 ):
@@ -369,6 +377,9 @@ def run_solver(
         ``(theta, v) -> H v``, required by the Newton-type solvers.
     gauss_newton : callable or None
         ``theta -> (loss, grad, G)``, required by 'lm'.
+    loss : callable or None
+        ``theta -> loss`` alone: 'lm''s trial steps (None: from
+        `loss_and_grad`).
     evidence : skmlp._lm.Evidence or None
         Re-estimates alpha after each 'lm' step (``alpha="evidence"``).
     on_iteration : callable or None
@@ -384,7 +395,7 @@ def run_solver(
         last completed iterate.
     """
     spec = SOLVERS[solver]
-    run = _Run(solver, loss_and_grad, x0, max_iter, max_fun, on_iteration)
+    run = _Run(solver, loss_and_grad, x0, max_iter, max_fun, on_iteration, loss)
     kwargs = {}
     if spec.hessp:
         if hessp is None:

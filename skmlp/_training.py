@@ -170,6 +170,7 @@ def train(problem, estimator, context, fitted_attributes, task_data):
             problem.theta0,
             hessp=objective.hessp if problem.curvature else None,
             gauss_newton=objective.gauss_newton,
+            loss=objective.loss,
             evidence=evidence,
             max_iter=estimator.max_iter,
             max_fun=estimator.max_fun,

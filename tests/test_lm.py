@@ -10,8 +10,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmlp import BackpropMLPClassifier, BackpropMLPRegressor
+from skmlp._chunks import gauss_newton_pieces
 from skmlp._layout import Layout
-from skmlp._lm import Evidence
+from skmlp._lm import Evidence, weight_trace_of_inverse
 from skmlp._objective import L2Penalty
 from skmlp._problem import build_problem, make_objective
 from skmlp._solvers import run_solver
@@ -94,6 +95,40 @@ def test_rejected_steps_raise_mu_and_are_not_taken():
     assert all(np.log10(m) == pytest.approx(round(np.log10(m))) for m in infos)
 
 
+def test_trial_steps_evaluate_j_alone_and_g_only_at_accepted_points():
+    calls = {"loss": 0, "loss_and_grad": 0, "G": []}
+
+    def loss(x):
+        calls["loss"] += 1
+        return float(np.sum(x**4))
+
+    def loss_and_grad(x):
+        calls["loss_and_grad"] += 1
+        return loss(x), 4 * x**3
+
+    def gauss_newton(x):
+        calls["G"].append(x.copy())
+        return float(np.sum(x**4)), 4 * x**3, np.diag(12 * x**2)
+
+    iterates = []
+    result = run_solver(
+        "lm",
+        loss_and_grad,
+        np.array([1.0, -0.5]),
+        max_iter=6,
+        max_fun=1000,
+        tol=0.0,
+        gauss_newton=gauss_newton,
+        loss=loss,
+        on_iteration=lambda n, f, x, g, info: iterates.append(x.copy()),
+    )
+    assert calls["loss_and_grad"] == 0
+    # G at the start and at each accepted point; every other evaluation a trial.
+    np.testing.assert_array_equal(calls["G"][1:], iterates)
+    assert calls["loss"] >= len(iterates) == result.n_iter == 6
+    assert result.n_fun == len(calls["G"]) + calls["loss"]
+
+
 @pytest.mark.parametrize(("out_activation", "n_outputs"), [("logistic", 1), ("softmax", 3)])
 def test_gauss_newton_matrix_equals_finite_difference_jacobian(out_activation, n_outputs):
     rng = np.random.RandomState(0)
@@ -146,6 +181,49 @@ def test_gauss_newton_matrix_equals_finite_difference_jacobian(out_activation, n
     np.testing.assert_allclose(G, expected, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("batch_size", [1000, 500])
+def test_gauss_newton_pieces_give_the_same_bits_for_any_thread_count(batch_size):
+    # G is cut into pieces of rows (4 of one chunk, or 2 of each of two), run
+    # on the threads and added in order: the same G for 1, 2 or 3 threads,
+    # and the same J as the loss-only evaluation of the trial steps.
+    rng = np.random.RandomState(1)
+    X, y = rng.normal(size=(1000, 3)), rng.normal(size=(1000, 1))
+    layout = Layout((3, 20, 1))
+    assert len(gauss_newton_pieces(batch_size, 1, layout.n_params)) == 4 * batch_size // 1000
+    theta = layout.init(rng, 0.5)
+    results = []
+    for n_threads in (1, 2, 3):
+        with make_objective(
+            layout,
+            X,
+            y,
+            activation="tanh",
+            out_activation="identity",
+            alpha=0.1,
+            batch_size=batch_size,
+            n_threads=n_threads,
+            curvature="gauss-newton",
+        ) as objective:
+            loss, grad, G = objective.gauss_newton(theta)
+            assert objective.loss(theta) == loss
+            results.append((loss, grad, G))
+            # After an evaluation elsewhere the kept passes are another
+            # point's: G's task redoes them first, to the same bits.
+            objective.loss_and_grad(theta + 0.1)
+            _, stale = objective.executor.reduce("gauss_newton", theta)
+            objective.penalty.add_diagonal(stale.reshape(G.shape))
+            np.testing.assert_array_equal(stale.reshape(G.shape), G)
+            # One piece per chunk (no cutting): the same matrix, to rounding.
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr("skmlp._chunks.GN_MIN_PIECE_WORK", 1 << 60)
+                whole = objective.gauss_newton(theta)[2]
+            np.testing.assert_allclose(whole, G, rtol=1e-12, atol=1e-14)
+    for loss, grad, G in results[1:]:
+        assert loss == results[0][0]
+        np.testing.assert_array_equal(grad, results[0][1])
+        np.testing.assert_array_equal(G, results[0][2])
+
+
 def test_evidence_update_equals_the_hand_computed_one():
     rng = np.random.RandomState(2)
     layout = Layout((2, 3, 1))
@@ -177,6 +255,41 @@ def test_evidence_update_equals_the_hand_computed_one():
     change = (alpha / beta - alpha_J) / S
     np.testing.assert_allclose(new_grad[:n_w], grad[:n_w] + change * theta[:n_w], rtol=1e-12)
     np.testing.assert_allclose(np.diag(new_G)[:n_w], np.diag(G)[:n_w] + change, rtol=1e-12)
+
+
+def test_evidence_trace_is_the_inverse_without_the_parameters_h_leaves_undetermined():
+    # tr(I_W H^-1) for H = beta G_D + alpha I_W: 9 weights, then 4 intercepts.
+    rng = np.random.RandomState(4)
+    P, n_w = 13, 9
+    A = rng.normal(size=(40, P))
+    H = A.T @ A
+    H[np.arange(n_w), np.arange(n_w)] += 0.5
+    # Positive definite: the inverse itself.
+    expected = np.trace(np.linalg.inv(H)[:n_w, :n_w])
+    assert weight_trace_of_inverse(H, n_w) == pytest.approx(expected, rel=1e-10)
+
+    def without(M, j):
+        return np.delete(np.delete(M, j, axis=0), j, axis=1)
+
+    # The intercept of a pruned unit (index 10): a zero row and column, H
+    # singular; and one nearly so (its row and column scaled by 1e-9: its
+    # curvature 1e-18 of the others'). Both are left out: H's inverse on
+    # the other parameters.
+    expected = np.trace(np.linalg.inv(without(H, 10))[:n_w, :n_w])
+    for scale in (0.0, 1e-9):
+        D = np.ones(P)
+        D[10] = scale
+        singular = H * D[:, None] * D[None, :]
+        assert weight_trace_of_inverse(singular, n_w) == pytest.approx(expected, rel=1e-10)
+    # It differs from the inverse's (the nearly singular H's inverse has the
+    # same weight block as H's): leaving the parameter out is a choice.
+    assert not np.isclose(expected, np.trace(np.linalg.inv(H)[:n_w, :n_w]), rtol=1e-3)
+    # A pruned weight (index 3, its curvature only the penalty's 0.5) is kept.
+    pruned = H.copy()
+    pruned[3, :] = pruned[:, 3] = 0.0
+    pruned[3, 3] = 0.5
+    expected = np.trace(np.linalg.inv(pruned)[:n_w, :n_w])
+    assert weight_trace_of_inverse(pruned, n_w) == pytest.approx(expected, rel=1e-10)
 
 
 def test_evidence_fits_a_noisy_curve_without_a_grid():

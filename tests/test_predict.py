@@ -252,3 +252,30 @@ def test_log_proba_into_rows_from_transposed_logits_is_bit_identical(loss):
     loss.log_proba(logits_t.T, out=out)
     expected = loss.log_proba(np.ascontiguousarray(logits_t.T))
     np.testing.assert_array_equal(out, expected, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "out_activation"), [(2, "logistic"), (3, "logistic"), (3, "softmax")]
+)
+def test_float32_probabilities_of_confident_logits_are_their_logs_exponentials(
+    n_classes, out_activation
+):
+    # Logits of 10 to 40: in float32 a probability within 6e-8 of 1 rounds to
+    # 1, whose log 0 is not predict_log_proba's -1e-8 (scikit-learn's
+    # check_classifiers_train asks for 1e-9 with float32 X). The
+    # probabilities of float32 logits are computed in float64.
+    rng = np.random.default_rng(3)
+    n_outputs = 1 if n_classes == 2 else n_classes
+    clf = BackpropMLPClassifier.from_thetas(
+        random_thetas((4, 6, n_outputs), rng, scale=15.0),
+        np.arange(n_classes),
+        out_activation=out_activation,
+    )
+    X = rng.normal(size=(500, 4)).astype(np.float32)
+    logits = clf.decision_function(X)
+    assert logits.dtype == np.float32 and np.abs(logits).max() > 20
+    log_proba, proba = clf.predict_log_proba(X), clf.predict_proba(X)
+    assert log_proba.dtype == proba.dtype == np.float64
+    np.testing.assert_allclose(log_proba, np.log(proba), rtol=1e-12, atol=1e-15)
+    # The float64 transform of the float32 logits: the float64 data's, to float32's precision.
+    np.testing.assert_allclose(proba, clf.predict_proba(X.astype(np.float64)), atol=1e-5)
