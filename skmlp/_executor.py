@@ -55,8 +55,8 @@ AUTO_MIN_CHUNK_WORK = 4_000_000
 
 # The adaptive schedule (:class:`AdaptiveSchedule`): the threads first, then
 # checks, the first after ADAPT_RECENT evaluations, then at intervals that
-# start at ADAPT_EVERY and double each time a check confirms the choice (up
-# to ADAPT_MAX_EVERY), back to ADAPT_EVERY when one changes it. A check
+# double each time a check confirms the choice (from 2 ADAPT_EVERY up to
+# ADAPT_MAX_EVERY) and are ADAPT_EVERY after one changes it. A check
 # needs no probe when one of the last ADAPT_RECENT threaded evaluations
 # gained ADAPT_SURE_GAIN: its threads' CPU time (about what the calling
 # thread alone would take, less on a loaded machine) over its wall time.
