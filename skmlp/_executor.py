@@ -54,7 +54,8 @@ AUTO_CHUNK_MULTIPLE = 2
 AUTO_MIN_CHUNK_WORK = 4_000_000
 
 # The adaptive schedule (:class:`AdaptiveSchedule`): the threads first, then
-# checks, the first after ADAPT_RECENT evaluations, then at intervals that
+# checks, the first after 2 ADAPT_RECENT evaluations (the threads' first
+# evaluations after the second core idled are slow), then at intervals that
 # double each time a check confirms the choice (from 2 ADAPT_EVERY up to
 # ADAPT_MAX_EVERY) and are ADAPT_EVERY after one changes it. A check
 # needs no probe when one of the last ADAPT_RECENT threaded evaluations
@@ -225,7 +226,7 @@ class AdaptiveSchedule:
         self._gains = deque(maxlen=ADAPT_RECENT)  # of the last threaded evaluations
         self._threads = True  # the way chosen
         self._probe_left = 0  # evaluations of the running probe still to go
-        self._check_at = ADAPT_RECENT
+        self._check_at = 2 * ADAPT_RECENT
         self._every = ADAPT_EVERY
         self.n_evaluations = 0
 
