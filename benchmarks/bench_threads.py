@@ -32,11 +32,11 @@ and the ratio of the adaptive time to the better fixed one. The last
 evaluation's loss and gradient are checked to be bit-identical every way.
 
 Section "transitions": why the threaded evaluations right after the
-calling thread ran alone can be slow. Two threads, forced: the median time
-of the 1st, 2nd, ... threaded evaluation after 3 evaluations on the calling
-thread alone, after the calling thread spun for as long (the second core
-idle, no data touched) and after it slept for as long (both idle), against
-threaded evaluations in a row.
+calling thread ran alone can be slow. Two threads, forced: the median wall
+and CPU time of the 1st, 2nd, ... threaded evaluation after 3 evaluations
+on the calling thread alone, after the calling thread spun for as long (the
+second core idle, no data touched) and after it slept for as long (both
+idle), against threaded evaluations in a row.
 
 The AVX2 code paths on an AVX-512 machine (numpy's and OpenBLAS's)::
 
@@ -181,7 +181,7 @@ class Forced:
         return self.way
 
     def record(self, threaded, seconds, cpu_seconds):
-        self.times.append(seconds)
+        self.times.append((seconds, cpu_seconds))
 
 
 def timed_run(J, theta, schedule, way, n):
@@ -192,7 +192,7 @@ def timed_run(J, theta, schedule, way, n):
 
 
 def transitions(shape, dtype, repeats):
-    """Median ms of the k-th threaded evaluation after each interlude."""
+    """Median wall and CPU ms of the k-th threaded evaluation after each interlude."""
     layout, X, Y, theta = problem(shape, dtype)
     after = {"in a row": [], "alone": [], "spin": [], "sleep": []}
     schedule = Forced()
@@ -202,7 +202,7 @@ def transitions(shape, dtype, repeats):
             for interlude, samples in after.items():
                 timed_run(J, theta, schedule, True, 8)
                 if interlude == "alone":
-                    pause = sum(timed_run(J, theta, schedule, False, 3))
+                    pause = sum(wall for wall, _ in timed_run(J, theta, schedule, False, 3))
                 elif interlude == "spin":
                     start = time.perf_counter()
                     while time.perf_counter() - start < pause:
@@ -210,12 +210,19 @@ def transitions(shape, dtype, repeats):
                 elif interlude == "sleep":
                     time.sleep(pause)
                 samples.append(timed_run(J, theta, schedule, True, TRANSITION_AFTER))
-    return {k: [1e3 * statistics.median(col) for col in zip(*v)] for k, v in after.items()}
+    return {
+        interlude: [tuple(1e3 * statistics.median(x) for x in zip(*col)) for col in zip(*runs)]
+        for interlude, runs in after.items()
+    }
 
 
 def transitions_section(shapes, repeats):
     print("\n### Threaded evaluations after the calling thread ran alone, spun or slept\n")
-    print(f"median ms of the k-th threaded evaluation after each, {4 * repeats} times\n")
+    print(
+        f"median wall / CPU ms (both threads' CPU time) of the k-th threaded evaluation "
+        f"after each, {4 * repeats} times: a wake-up shows in the wall time alone, "
+        f"cold caches in the CPU time too\n"
+    )
     header = " | ".join(f"k={k + 1}" for k in range(TRANSITION_AFTER))
     print(f"| shape | dtype | after | {header} |")
     print("|---|---|---|" + "---|" * TRANSITION_AFTER)
@@ -224,7 +231,7 @@ def transitions_section(shapes, repeats):
             continue
         for dtype in (np.float64, np.float32):
             for interlude, ms in transitions(shape, dtype, repeats).items():
-                cells = " | ".join(f"{x:.2f}" for x in ms)
+                cells = " | ".join(f"{wall:.2f} / {cpu:.2f}" for wall, cpu in ms)
                 print(f"| {shape.name} | {np.dtype(dtype).name} | {interlude} | {cells} |")
     print(f"\n- load average at the end: {load()}")
 
