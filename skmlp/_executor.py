@@ -63,7 +63,8 @@ AUTO_MIN_CHUNK_WORK = 4_000_000
 # thread alone would take, less on a loaded machine) over its wall time.
 # Otherwise it probes the other way for ADAPT_RECENT evaluations and takes
 # the threads unless the best time of the calling thread alone among its
-# last ADAPT_RECENT was ADAPT_MARGIN of the threads' best. Probes cost:
+# last ADAPT_RECENT was under ADAPT_MARGIN times the threads' best (the
+# best, not the median: noise only adds time). Probes cost:
 # the threads are slow for their first evaluations after the second core
 # idled, so probing the calling thread alone every 16th evaluation cost
 # 4-22% of a 100-evaluation loop where the threads were faster
