@@ -104,11 +104,15 @@ def timed(fn):
 
 
 def dispatch():
-    """numpy's AVX-512 dispatch as it runs, and the variable that can switch it off."""
-    avx512 = [name for name, on in __cpu_features__.items() if on and name.startswith("AVX512")]
+    """numpy's x86 dispatch targets as they run, and the variable that can switch them off."""
+    targets = ("X86_V3", "X86_V4", "AVX512_SKX", "AVX512_ICL", "AVX512_SPR")
+    state = " ".join(
+        f"{name} {'on' if __cpu_features__[name] else 'off'}"
+        for name in targets
+        if name in __cpu_features__
+    )
     disabled = os.environ.get("NPY_DISABLE_CPU_FEATURES", "unset")
-    avx512 = " ".join(avx512) or "none"
-    return f"- numpy AVX-512 dispatch: {avx512} (NPY_DISABLE_CPU_FEATURES {disabled})"
+    return f"- numpy dispatch targets: {state} (NPY_DISABLE_CPU_FEATURES {disabled})"
 
 
 def problem(shape, dtype):
