@@ -64,14 +64,15 @@ AUTO_MIN_CHUNK_WORK = 4_000_000
 # Otherwise it probes the other way for ADAPT_RECENT evaluations and takes
 # the threads unless the best time of the calling thread alone among its
 # last ADAPT_RECENT was under ADAPT_MARGIN times the threads' best (the
-# best, not the median: noise only adds time). Probes cost:
+# best, not the median: noise only adds time; the margin is what the
+# schedule may give away against the better way). Probes cost:
 # the threads are slow for their first evaluations after the second core
 # idled, so probing the calling thread alone every 16th evaluation cost
 # 4-22% of a 100-evaluation loop where the threads were faster
 # (docs/user_guide/performance.rst).
 ADAPT_RECENT = 3
 ADAPT_SURE_GAIN = 1.3
-ADAPT_MARGIN = 0.9
+ADAPT_MARGIN = 0.97
 ADAPT_EVERY = 16
 ADAPT_MAX_EVERY = 256
 # n_threads=None uses at most this many threads: each holds a workspace, and
