@@ -54,23 +54,28 @@ AUTO_MAX_ROWS = 4096
 AUTO_CHUNK_MULTIPLE = 2
 AUTO_MIN_CHUNK_WORK = 4_000_000
 
-# The adaptive schedule: the first ADAPT_PROBES evaluations run on the
-# threads, the next ADAPT_PROBES on the calling thread alone; afterwards each
-# evaluation takes the way whose best time among its last ADAPT_RECENT was
-# shorter (the threads unless the calling thread alone was faster by
-# ADAPT_MARGIN), and now and then a probe of ADAPT_PROBE_RUN evaluations
-# tries the other way to follow changing load: at evaluation ADAPT_EVERY,
-# then after twice as many evaluations each time such a probe confirms the
-# choice, after ADAPT_EVERY again when it changes it. A probe is several
-# evaluations, and the threads are favoured, because the threaded way is slow
-# for its first evaluations after the second core idled: judged by single
-# evaluations, the schedule settled on the calling thread alone on an idle
-# machine (docs/user_guide/performance.rst).
-ADAPT_PROBES = 3
-ADAPT_RECENT = 4
+# The adaptive schedule (:class:`AdaptiveSchedule`): the threads first, then
+# checks, the first after 2 ADAPT_RECENT evaluations (the threads' first
+# evaluations after the second core idled are slow), then at intervals that
+# double each time a check confirms the choice (from 2 ADAPT_EVERY up to
+# ADAPT_MAX_EVERY) and are ADAPT_EVERY after one changes it. A check
+# needs no probe when one of the last ADAPT_RECENT threaded evaluations
+# gained ADAPT_SURE_GAIN: its threads' CPU time (about what the calling
+# thread alone would take, less on a loaded machine) over its wall time.
+# Otherwise it probes the other way for ADAPT_RECENT evaluations and takes
+# the threads unless the best time of the calling thread alone among its
+# last ADAPT_RECENT was under ADAPT_MARGIN times the threads' best (the
+# best, not the median: noise only adds time; the margin is what the
+# schedule may give away against the better way). Probes cost:
+# the threads are slow for their first evaluations after the second core
+# idled, so probing the calling thread alone every 16th evaluation cost
+# 4-22% of a 100-evaluation loop where the threads were faster
+# (docs/user_guide/performance.rst).
+ADAPT_RECENT = 3
+ADAPT_SURE_GAIN = 1.3
+ADAPT_MARGIN = 0.97
 ADAPT_EVERY = 16
-ADAPT_PROBE_RUN = 3
-ADAPT_MARGIN = 0.9
+ADAPT_MAX_EVERY = 256
 # n_threads=None uses at most this many threads: each holds a workspace, and
 # the chunks' numpy calls between BLAS products serialize on the GIL.
 AUTO_MAX_THREADS = 8
@@ -190,47 +195,77 @@ def map_chunks(fn, n_chunks, make_workspace, n_threads=1):
                 f.result()
 
 
+class Clock:
+    """The schedule's clocks: wall time, and the CPU time of the thread that asks.
+
+    Tests inject a fake with the same two methods.
+    """
+
+    @staticmethod
+    def wall():
+        return time.perf_counter()
+
+    @staticmethod
+    def cpu():
+        return time.thread_time()
+
+
 class AdaptiveSchedule:
     """Whether the next evaluation uses the threads, from the times of the last ones.
 
-    Probes both ways first, then follows the faster one (see the module's
-    constants), trying the other now and then to follow changing load.
+    A function of the recorded times only (see the module's constants): the
+    threads, and now and then a check, by their gain or a probe the other
+    way, at intervals that double while the checks confirm the choice.
+
+    Parameters
+    ----------
+    clock : Clock, optional
+        Where the executor reads the times (tests pass a fake).
     """
 
-    def __init__(self):
-        self._recent = {True: deque(maxlen=ADAPT_RECENT), False: deque(maxlen=ADAPT_RECENT)}
-        self._probe_every = self._probe_at = ADAPT_EVERY
-        self._probed = None  # the way that was best when the last probe began
+    def __init__(self, clock=None):
+        self.clock = Clock() if clock is None else clock
+        self._times = {True: deque(maxlen=ADAPT_RECENT), False: deque(maxlen=ADAPT_RECENT)}
+        self._gains = deque(maxlen=ADAPT_RECENT)  # of the last threaded evaluations
+        self._threads = True  # the way chosen
         self._probe_left = 0  # evaluations of the running probe still to go
+        self._check_at = 2 * ADAPT_RECENT
+        self._every = ADAPT_EVERY
         self.n_evaluations = 0
-
-    def _best(self):
-        """The way to go: threads, unless the calling thread alone was clearly faster."""
-        return not min(self._recent[False]) < ADAPT_MARGIN * min(self._recent[True])
 
     def threaded(self):
         """Whether the next evaluation should use the threads."""
-        k = self.n_evaluations
-        if k < 2 * ADAPT_PROBES:
-            return k < ADAPT_PROBES
+        return self._threads != (self._probe_left > 0)
+
+    def record(self, threaded, seconds, cpu_seconds):
+        """An evaluation's wall time and its threads' CPU time, the way it went."""
+        self.n_evaluations += 1
+        self._times[threaded].append(seconds)
+        if threaded:
+            self._gains.append(cpu_seconds / seconds if seconds > 0 else float("inf"))
         if self._probe_left:
             self._probe_left -= 1
-            return not self._probed
-        best = self._best()
-        if self._probed is not None:  # the evaluation after a probe
-            confirmed = best == self._probed
-            self._probe_every = 2 * self._probe_every if confirmed else ADAPT_EVERY
-            self._probe_at = k + self._probe_every
-            self._probed = None
-        if k >= self._probe_at:
-            self._probed, self._probe_left = best, ADAPT_PROBE_RUN - 1
-            return not best
-        return best
+            if not self._probe_left:
+                self._choose()
+        elif self.n_evaluations >= self._check_at:
+            if self._threads and self._sure():
+                self._choose()
+            else:
+                self._probe_left = ADAPT_RECENT
 
-    def record(self, threaded, seconds):
-        """The time an evaluation took the way it went."""
-        self._recent[threaded].append(seconds)
-        self.n_evaluations += 1
+    def _sure(self):
+        """Whether the last threaded evaluations show the threads clearly paying."""
+        return max(self._gains, default=0.0) >= ADAPT_SURE_GAIN
+
+    def _choose(self):
+        """Choose the way from the times, and when to check it next."""
+        times = self._times
+        threads = self._sure() or not min(times[False]) < ADAPT_MARGIN * min(times[True])
+        if threads == self._threads:
+            self._every = min(2 * self._every, ADAPT_MAX_EVERY)
+        else:
+            self._threads, self._every = threads, ADAPT_EVERY
+        self._check_at = self.n_evaluations + self._every
 
 
 class ThreadExecutor:
@@ -245,20 +280,24 @@ class ThreadExecutor:
         chunks, until a task of more items, e.g. the Gauss-Newton pieces,
         asks for more). None: :func:`~skmlp._blas.effective_n_threads` (at
         most 8), and each timed task runs either on all of them or on the
-        calling thread alone, whichever has lately been faster. The result
-        does not depend on it.
+        calling thread alone, as :class:`AdaptiveSchedule` decides from its
+        times. The result does not depend on it.
+    schedule : AdaptiveSchedule, optional
+        The schedule of the timed tasks; default: a new one if `n_threads`
+        is None. Unused on one thread.
     """
 
-    def __init__(self, chunk_set, n_threads=None):
+    def __init__(self, chunk_set, n_threads=None, schedule=None):
         self.chunk_set = chunk_set
-        adaptive = n_threads is None
-        if adaptive:
+        if n_threads is None:
             n_threads = min(effective_n_threads(), AUTO_MAX_THREADS)
+            schedule = AdaptiveSchedule() if schedule is None else schedule
         self.max_threads = max(1, int(n_threads))
         self.n_threads = 0
         self.workspaces, self._slots, self._pool = [], [], None
         self._grow(chunk_set.n_chunks)
-        self.schedule = AdaptiveSchedule() if adaptive and self.n_threads > 1 else None
+        self.schedule = schedule if self.n_threads > 1 else None
+        self.clock = Clock() if self.schedule is None else self.schedule.clock
         self.n_threaded = 0
         self._turn = threading.Condition()
         self._blas = BlasHold()
@@ -325,11 +364,11 @@ class ThreadExecutor:
         if timed:
             threaded = self.schedule.threaded()
         total = OrderedSum()
-        start = time.perf_counter()
+        start = self.clock.wall()
         with contextlib.nullcontext() if self._blas.held else blas_limiter.limited():
-            self._run(task.run, len(task.indices), total, threaded)
+            cpu_seconds = self._run(task.run, len(task.indices), total, threaded)
         if timed:
-            self.schedule.record(threaded, time.perf_counter() - start)
+            self.schedule.record(threaded, self.clock.wall() - start, cpu_seconds)
         self.n_threaded += task.timed and threaded
         return total.result()
 
@@ -342,13 +381,15 @@ class ThreadExecutor:
         completes the next chunk in order adds every completed one after it),
         so a thread waits only when the ring is full. Unthreaded, the calling
         thread evaluates every chunk, in the same order, with the same result.
+        Returns the CPU seconds the threads spent.
         """
         if not threaded:
+            start = self.clock.cpu()
             ws, slot = self.workspaces[0], self._slots[0]
             for c in range(n_chunks):
                 total.add(*run(c, ws, slot))
-            return
-        ring = _Ring(run, n_chunks, total, self._slots, self._turn)
+            return self.clock.cpu() - start
+        ring = _Ring(run, n_chunks, total, self._slots, self._turn, self.clock)
         helpers = self.workspaces[1:n_chunks]  # no thread without an item to take
         futures = [self._pool.submit(ring.work, ws) for ws in helpers]
         try:
@@ -358,6 +399,7 @@ class ThreadExecutor:
                 f.exception()  # every worker has stopped before anything is raised
         for f in futures:
             f.result()
+        return ring.cpu_seconds
 
 
 class _Ring:
@@ -365,11 +407,13 @@ class _Ring:
 
     Slot ``c % R`` holds chunk c's result until it is added, strictly in
     chunk order, by whichever thread completes the next chunk in order.
+    ``cpu_seconds`` adds up the threads' CPU times.
     """
 
-    def __init__(self, run, n_chunks, total, slots, turn):
+    def __init__(self, run, n_chunks, total, slots, turn, clock):
         self.run, self.n_chunks, self.total = run, n_chunks, total
-        self.slots, self.turn = slots, turn
+        self.slots, self.turn, self.clock = slots, turn, clock
+        self.cpu_seconds = 0.0
         self.counter = itertools.count()  # next() on it is atomic under the GIL
         self.next = 0  # the next chunk to add
         self.failed = False
@@ -378,6 +422,7 @@ class _Ring:
     def work(self, ws):
         """Take chunks until none are left (or a thread failed)."""
         n_slots = len(self.slots)
+        start = self.clock.cpu()
         try:
             for c in self.counter:
                 if c >= self.n_chunks or not self._room_for(c):
@@ -389,6 +434,10 @@ class _Ring:
                 self.failed = True
                 self.turn.notify_all()
             raise
+        finally:
+            seconds = self.clock.cpu() - start
+            with self.turn:
+                self.cpu_seconds += seconds
 
     def _room_for(self, c):
         """Wait until chunk c's slot is free; False if a thread failed."""

@@ -325,7 +325,17 @@ def memory_data(estimator, targets, X, y, sample_weight, fitted, rng, float64):
 
 
 def thread_executor(
-    network, X, Y, sample_weight, *, batch_size, n_jobs, held_out=(), targets=None, curvature=None
+    network,
+    X,
+    Y,
+    sample_weight,
+    *,
+    batch_size,
+    n_jobs,
+    held_out=(),
+    targets=None,
+    curvature=None,
+    schedule=None,
 ):
     """A :class:`~skmlp._executor.ThreadExecutor` over the rows, chunked by `batch_size`."""
     n_samples = X.shape[0]
@@ -341,7 +351,7 @@ def thread_executor(
         targets=targets,
         curvature=curvature,
     )
-    return ThreadExecutor(chunk_set, n_threads(n_jobs))
+    return ThreadExecutor(chunk_set, n_threads(n_jobs), schedule)
 
 
 def make_objective(
@@ -356,17 +366,27 @@ def make_objective(
     batch_size=None,
     n_threads=None,
     curvature=None,
+    schedule=None,
 ):
     """An in-memory :class:`Objective` of given rows and encoded targets, as they are.
 
     No validation, no canonical rows, no split: ``estimator.objective``'s
     J, and the engine below the estimators for tests and benchmarks. `X`
     float32 is evaluated in float32; `n_threads` follows ``n_jobs``'s
-    conventions (None: the adaptive schedule).
+    conventions (None: the adaptive schedule); `schedule`, an
+    :class:`~skmlp._executor.AdaptiveSchedule` (with a fake clock in tests),
+    schedules `n_threads` threads.
     """
     network = Network(layout, activation, get_loss(out_activation, Y.shape[1]), working_dtype(X))
     executor = thread_executor(
-        network, X, Y, sample_weight, batch_size=batch_size, n_jobs=n_threads, curvature=curvature
+        network,
+        X,
+        Y,
+        sample_weight,
+        batch_size=batch_size,
+        n_jobs=n_threads,
+        curvature=curvature,
+        schedule=schedule,
     )
     return Objective(executor, L2Penalty(layout, alpha, executor.sum_weights))
 

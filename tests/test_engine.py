@@ -28,6 +28,9 @@ from skmlp import BackpropMLPClassifier
 from skmlp._blas import blas_limiter, effective_n_threads
 from skmlp._chunks import Task
 from skmlp._executor import (
+    ADAPT_EVERY,
+    ADAPT_MAX_EVERY,
+    ADAPT_RECENT,
     AUTO_MAX_ROWS,
     AUTO_WORKSPACE_BYTES,
     AdaptiveSchedule,
@@ -104,57 +107,176 @@ def test_threads_do_not_change_a_bit(batch_size, dtype):
         assert np.array_equal(grad_t, grad)
 
 
-def test_adaptive_threading_gives_the_same_result_either_way():
-    layout, X, Y, sw, theta = make_problem(n_samples=200)
-    with make_objective(layout, X, Y, sw, batch_size=20, n_threads=1) as objective:
-        expected = objective.loss_and_grad(theta)
-    with make_objective(layout, X, Y, sw, batch_size=20) as objective:
-        results = [objective.loss_and_grad(theta) for _ in range(40)]
-        if objective.executor.n_threads > 1:
-            # Probes both ways, then tries the other way at evaluation 16.
-            assert 3 <= objective.executor.n_threaded <= 37
-    for loss, grad in results:
-        assert loss == expected[0]
-        assert np.array_equal(grad, expected[1])
+class ScriptedClock:
+    """A fake clock: each timed evaluation takes the next of `durations` seconds.
+
+    The executor reads the wall clock at the start and end of each timed
+    evaluation; the CPU clock stands still, so no evaluation shows a gain
+    and every check probes.
+    """
+
+    def __init__(self, durations):
+        self.durations = iter(durations)
+        self.now, self.running = 0.0, False
+
+    def wall(self):
+        if self.running:
+            self.now += next(self.durations)
+        self.running = not self.running
+        return self.now
+
+    def cpu(self):
+        return 0.0
+
+
+class RecordingSchedule(AdaptiveSchedule):
+    """An adaptive schedule that keeps the way each evaluation went."""
+
+    def __init__(self, clock=None):
+        super().__init__(clock)
+        self.ways = []
+
+    def record(self, threaded, seconds, cpu_seconds):
+        self.ways.append(threaded)
+        super().record(threaded, seconds, cpu_seconds)
+
+
+def drive(times, n_evaluations):
+    """The ways a schedule takes when evaluation k the way `threaded` takes ``times(k, threaded)``.
+
+    ``times`` returns ``(wall seconds, CPU seconds)``.
+    """
+    schedule = AdaptiveSchedule()
+    ways = []
+    for k in range(n_evaluations):
+        threaded = schedule.threaded()
+        schedule.record(threaded, *times(k, threaded))
+        ways.append(threaded)
+    return ways
+
+
+def changes(ways):
+    """The evaluations at which the way differs from the one before."""
+    return [k for k in range(1, len(ways)) if ways[k] != ways[k - 1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_adaptive_schedule_never_changes_a_fit(dtype):
+    """A fit gives the same bits whichever way each evaluation ran.
+
+    Fake times far apart make the schedule change its way again and again;
+    the chunks are added in chunk order (OrderedSum), so its L-BFGS fit
+    equals the fits on one thread and on two.
+    """
+    from scipy.optimize import minimize
+
+    layout, X, Y, sw, theta = make_problem(n_samples=400)
+    X = X.astype(dtype)
+    durations = np.random.default_rng(0).lognormal(0.0, 1.0, size=1000)
+    results, schedules = [], []
+    for n_threads, schedule in [
+        (1, None),
+        (2, None),
+        (2, RecordingSchedule(ScriptedClock(durations))),
+        (3, RecordingSchedule(ScriptedClock(durations[::-1]))),
+    ]:
+        with make_objective(
+            layout, X, Y, sw, alpha=0.3, batch_size=40, n_threads=n_threads, schedule=schedule
+        ) as objective:
+            options = {"maxiter": 80, "gtol": 0.0, "ftol": 0.0}
+            fit = minimize(
+                objective.loss_and_grad, theta, jac=True, method="L-BFGS-B", options=options
+            )
+            results.append((fit.fun, fit.x, fit.nfev))
+        if schedule is not None:
+            schedules.append(schedule.ways)
+            assert objective.executor.n_threaded == sum(schedule.ways)
+    for ways in schedules:
+        assert len(ways) == results[0][2] > 80
+        assert len(changes(ways)) >= 4  # both ways, again and again
+    fun, x, nfev = results[0]
+    for got_fun, got_x, got_nfev in results[1:]:
+        assert got_nfev == nfev
+        assert got_fun == fun
+        assert np.array_equal(got_x, x)
+
+
+def test_the_adaptive_schedule_keeps_threads_that_pay_without_probing():
+    # Threads 1 s and busy for 1.8 CPU seconds; alone 1.8 s: never probed.
+    ways = drive(lambda k, threaded: (1.0, 1.8) if threaded else (1.8, 1.8), 1000)
+    assert all(ways)
 
 
 @pytest.mark.parametrize("threaded_is_faster", [True, False])
-def test_adaptive_threading_probes_less_often_while_the_choice_holds(threaded_is_faster):
-    # Fake times: an evaluation takes 1 s the faster way and 2 s the other.
-    schedule = AdaptiveSchedule()
-    slow = []
-    for k in range(140):
-        threaded = schedule.threaded()
-        schedule.record(threaded, 1.0 if threaded == threaded_is_faster else 2.0)
-        if threaded != threaded_is_faster:
-            slow.append(k)
-    # Three probes each way first, then three evaluations the other way at
-    # 16, and each confirming probe doubles the interval: 16, 32 + 3, 64 + 3.
-    first = [0, 1, 2] if not threaded_is_faster else [3, 4, 5]
-    assert slow == [*first, 16, 17, 18, 51, 52, 53, 118, 119, 120]
+def test_the_adaptive_schedule_probes_a_bounded_fraction(threaded_is_faster):
+    # No gain shows (every check probes); the faster way takes 1 s, the other 1.25 s.
+    def times(k, threaded):
+        seconds = 1.0 if threaded == threaded_is_faster else 1.25
+        return seconds, 0.0
+
+    for n_evaluations, most in [(100, 12), (1000, 25)]:
+        ways = drive(times, n_evaluations)
+        slow = sum(way != threaded_is_faster for way in ways)
+        assert slow <= most
+    # After the first check, the probes come at intervals that double.
+    probes = [k for k in changes(ways) if ways[k] != threaded_is_faster][1:]
+    gaps = list(np.diff(probes))
+    assert gaps == sorted(gaps)
+    assert gaps[-1] >= ADAPT_MAX_EVERY
 
 
-def test_adaptive_threading_sees_through_the_threads_warming_up():
-    """Threads slow for their first evaluations after idling are still chosen when faster.
+def test_a_noisy_probe_does_not_flip_the_choice_for_long():
+    # The threads are faster (1 s against 1.15 s), but the calling thread
+    # alone looks fast during its first probe (a noisy moment for the
+    # threads' times would do the same) and the threads look slow at one
+    # later check: each time the schedule goes back within one short
+    # interval, a check and its probe.
+    def times(k, threaded):
+        if threaded:
+            return (3.0 if 30 <= k < 40 else 1.0), 0.0
+        return (0.5 if k < 6 else 1.15), 0.0
 
-    Fake times: the threaded way takes 2 s for its first two evaluations in
-    a row (the second core waking up), then 1 s; alone takes 1.5 s. Judged
-    by single evaluations, the schedule settled on the calling thread alone.
-    """
-    schedule = AdaptiveSchedule()
-    ways, run = [], 0
-    for _ in range(200):
-        threaded = schedule.threaded()
-        run = run + 1 if threaded else 0
-        schedule.record(threaded, (2.0 if run <= 2 else 1.0) if threaded else 1.5)
-        ways.append(threaded)
-    assert sum(ways) >= 180
-    # The calling thread alone, clearly faster, is chosen all the same.
-    schedule = AdaptiveSchedule()
-    for _ in range(60):
-        threaded = schedule.threaded()
-        schedule.record(threaded, 1.0 if threaded else 0.8)
-    assert not schedule.threaded()
+    ways = drive(times, 200)
+    wrong = [k for k, way in enumerate(ways) if not way]
+    runs = [len(list(run)) for _, run in itertools.groupby(ways) if not _]
+    assert max(runs) <= ADAPT_EVERY + ADAPT_RECENT
+    assert len(wrong) <= 30
+    assert all(ways[-50:]) or sum(ways[-50:]) >= 50 - ADAPT_RECENT
+
+
+def test_the_adaptive_schedule_follows_a_change_of_the_faster_way():
+    # The threads are faster (1 s against 1.2 s) for 300 evaluations, then
+    # slower (1.5 s, a loaded machine), then faster again from 900 on.
+    def times(k, threaded):
+        slower = 300 <= k < 900
+        return ((1.5 if slower else 1.0) if threaded else 1.2), 0.0
+
+    ways = drive(times, 1400)
+    late = ADAPT_MAX_EVERY + 2 * ADAPT_RECENT  # the longest interval, a probe, a check
+    assert all(ways[300 - ADAPT_EVERY : 300])
+    assert not ways[300 + late]
+    assert sum(ways[300 + late : 900]) <= 4 * ADAPT_RECENT  # probes only
+    assert sum(not way for way in ways[900 + late :]) <= 4 * ADAPT_RECENT  # probes only
+
+
+def test_the_adaptive_schedule_is_a_function_of_the_times():
+    # The same times, the same decisions; a threaded evaluation slow for
+    # its first two after the calling thread ran alone (the second core
+    # waking up) does not keep the schedule on one thread.
+    rng = np.random.default_rng(0)
+    noise = rng.lognormal(0.0, 0.3, size=(500, 2))
+
+    def times(k, threaded):
+        return noise[k, int(threaded)] * (1.0 if threaded else 1.3), 0.5 * noise[k, 0]
+
+    assert drive(times, 500) == drive(times, 500)
+    state = {"run": 0}
+
+    def warming(k, threaded):
+        state["run"] = state["run"] + 1 if threaded else 0
+        return ((2.0 if state["run"] <= 2 else 1.0) if threaded else 1.5), 0.0
+
+    assert sum(drive(warming, 300)) >= 270
 
 
 @pytest.mark.parametrize("config", CONFIGS)
