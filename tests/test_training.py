@@ -97,8 +97,8 @@ def test_verbose_two_prints_every_iteration_even_on_a_terminal(digits, monkeypat
     assert [int(LINE.match(line)[1]) for line in lines[:-1]] == list(range(1, clf.n_iter_ + 1))
 
 
-def test_early_stopping_restores_best_parameters():
-    # Few noisy samples, many features, no penalty: made to overfit.
+def overfitting_fit(**params):
+    """Few noisy samples, many features, no penalty: made to overfit; early stopping."""
     X, y = make_classification(300, 40, n_informative=4, flip_y=0.2, random_state=0, class_sep=0.8)
     clf = BackpropMLPClassifier(
         (50,),
@@ -108,7 +108,13 @@ def test_early_stopping_restores_best_parameters():
         n_iter_no_change=5,
         max_iter=1000,
         random_state=0,
-    ).fit(X, y)
+        **params,
+    )
+    return clf.fit(X, y), X, y
+
+
+def test_early_stopping_restores_best_parameters():
+    clf, X, y = overfitting_fit()
     assert clf.n_iter_ < 1000
     assert len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
@@ -125,18 +131,8 @@ def test_early_stopping_restores_best_parameters():
 
 
 def test_early_stopping_summary_names_the_kept_iteration(capsys):
-    # The overfitting problem above: the last iterate is not the one kept.
-    X, y = make_classification(300, 40, n_informative=4, flip_y=0.2, random_state=0, class_sep=0.8)
-    clf = BackpropMLPClassifier(
-        (50,),
-        alpha=0.0,
-        early_stopping=True,
-        validation_fraction=0.25,
-        n_iter_no_change=5,
-        max_iter=1000,
-        random_state=0,
-        verbose=2,
-    ).fit(X, y)
+    # The last iterate of the overfitting fit is not the one kept.
+    clf, _, _ = overfitting_fit(verbose=2)
     *lines, summary = capsys.readouterr().out.strip().splitlines()
     best = clf.validation_scores_.index(clf.best_validation_score_) + 1  # the first best
     assert best < clf.n_iter_ and clf.loss_ != clf.loss_curve_[-1]
