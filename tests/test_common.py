@@ -38,10 +38,12 @@ CONFIGURATIONS = [
 # checks' blobs (6800 Hessian-vector products, 1.4 s per fit; the exact
 # Hessian converges in 26 iterations): 50 reach the same accuracy, and the
 # checks are the same.
+# Levenberg-Marquardt likewise runs at most 50 (at the default 200 its two
+# sample-weight checks took 27 s of the suite).
 SOLVER_CONFIGURATIONS = [
     BackpropMLPClassifier(solver="trust-krylov"),
     BackpropMLPClassifier(solver="newton-cg", curvature="gauss-newton", max_iter=50),
-    BackpropMLPClassifier(solver="lm", alpha="evidence"),
+    BackpropMLPClassifier(solver="lm", alpha="evidence", max_iter=50),
 ]
 
 # Early stopping splits off its validation rows before the rows are made

@@ -338,6 +338,6 @@ def test_lm_classifier_verbose_shows_mu_and_early_stopping_works(capsys):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([BackpropMLPClassifier(solver="lm")])
+@parametrize_with_checks([BackpropMLPClassifier(solver="lm", max_iter=50)])
 def test_sklearn_compatible_classifier(estimator, check):
     check(estimator)
