@@ -330,10 +330,10 @@ class ChunkSet:
         self.generation += 1  # the chunks' kept passes are no longer at the parameters
 
         def run(k, ws, slot):
-            # The first half of Network.loss_and_grad, on the thread's buffers.
             chunk = self.chunks[k]
-            logits = network.forward(self._block(chunk), ws.acts, ws.work)
-            return network.loss_and_delta(logits, chunk.target, chunk.w, ws.acts, ws.work), None
+            return network.forward_loss(
+                self._block(chunk), chunk.target, chunk.w, ws.acts, ws.work
+            ), None
 
         return Task([c.index for c in self.chunks], run, False)
 

@@ -389,13 +389,21 @@ class Network:
         -------
         loss : float
         """
+        loss = self.forward_loss(block, target, w, acts, work, loss_logits)
+        self.backward(block, acts, work, grad)
+        return loss
+
+    def forward_loss(self, block, target, w, acts, work, loss_logits=None):
+        """Forward and loss, the first half of :meth:`loss_and_grad`: the block's loss.
+
+        The same arguments but `grad`; the output deltas are left in `acts`
+        for :meth:`backward`.
+        """
         logits = self.forward(block, acts, work)
         if loss_logits is not None:
             loss_logits[...] = logits
             logits = loss_logits
-        loss = self.loss_and_delta(logits, target, w, acts, work)
-        self.backward(block, acts, work, grad)
-        return loss
+        return self.loss_and_delta(logits, target, w, acts, work)
 
     def hessian_product(self, block, acts, w, direction, r_acts, work, out, exact):
         """The block's ``H v`` (or Gauss-Newton ``G v``) into `out`, without the penalty.
